@@ -1,0 +1,43 @@
+"""Building blocks shared by the kernels: squared distances through matrix products, tiling."""
+from __future__ import annotations
+
+from coc._xp import free_bytes
+
+#: Never plan a tile larger than this many bytes of scratch, even when memory is plentiful:
+#: beyond it a tile is no faster, and a smaller one leaves room for the caller's arrays.
+MAX_TILE_BYTES = 256 * 2**20
+
+
+def row_norms_sq(X, *, xp):
+    """Squared Euclidean norm of each row of ``X``."""
+    return xp.einsum("ij,ij->i", X, X)
+
+
+def sq_distances(A, B, *, xp, A_sq=None, B_sq=None):
+    """Squared Euclidean distances between the rows of ``A`` and ``B``, shape (len(A), len(B)).
+
+    Uses ``|a|^2 - 2 a.b + |b|^2`` so that the work is one matrix product; negatives from
+    cancellation are clipped to zero.
+    """
+    if A_sq is None:
+        A_sq = row_norms_sq(A, xp=xp)
+    if B_sq is None:
+        B_sq = row_norms_sq(B, xp=xp)
+    D = A @ B.T
+    D *= -2
+    D += A_sq[:, None]
+    D += B_sq[None, :]
+    xp.maximum(D, 0, out=D)
+    return D
+
+
+def tile_rows(n_cols: int, itemsize: int, *, xp, n_buffers: int = 3, budget: int | None = None) -> int:
+    """How many rows of an (rows, n_cols) scratch array fit the memory budget.
+
+    ``n_buffers`` is how many such arrays the caller keeps alive at once. The budget is a
+    quarter of the free memory on ``xp``'s device, capped at :data:`MAX_TILE_BYTES`.
+    """
+    if budget is None:
+        budget = min(free_bytes(xp) // 4, MAX_TILE_BYTES)
+    rows = budget // max(1, n_cols * itemsize * n_buffers)
+    return int(max(1, rows))

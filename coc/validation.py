@@ -1,0 +1,102 @@
+"""Checks of user input, shared by the Python API and the command line.
+
+Every user mistake raises :class:`CocError`; the CLI turns it into one line
+``coc: error: ...`` on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import math
+
+
+class CocError(ValueError):
+    """A mistake in what the user asked for or gave (bad size, bad file, unknown backend)."""
+
+
+def check_n_samples(n_samples, *, minimum: int = 2, name: str = "n_samples") -> int:
+    if not _is_int(n_samples) or n_samples < minimum:
+        raise CocError(f"{name} must be an integer >= {minimum}, got {n_samples!r}")
+    return int(n_samples)
+
+
+def check_dim(dim) -> int:
+    if not _is_int(dim) or dim < 1:
+        raise CocError(f"dim must be an integer >= 1, got {dim!r}")
+    return int(dim)
+
+
+def check_std(std) -> float:
+    if not isinstance(std, (int, float)) or not math.isfinite(std) or std < 0:
+        raise CocError(f"std must be a finite number >= 0, got {std!r}")
+    return float(std)
+
+
+def check_n_clusters(n_clusters, n_samples: int) -> int:
+    if not _is_int(n_clusters) or n_clusters < 2:
+        raise CocError(f"n_clusters (k) must be an integer >= 2, got {n_clusters!r}")
+    if n_clusters >= n_samples:
+        raise CocError(f"n_clusters (k) must be < n_samples ({n_samples}), got {n_clusters}")
+    return int(n_clusters)
+
+
+def check_perplexity(perplexity, n_samples: int) -> float:
+    if not isinstance(perplexity, (int, float)) or not perplexity > 0:
+        raise CocError(f"perplexity must be a number > 0, got {perplexity!r}")
+    if perplexity >= n_samples:
+        raise CocError(f"perplexity must be < n_samples ({n_samples}), got {perplexity}")
+    return float(perplexity)
+
+
+def check_dtype(dtype, xp):
+    """Resolve ``dtype`` ('float32', 'float64' or a dtype) to an ``xp`` floating dtype."""
+    try:
+        dt = xp.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in (xp.dtype("float32"), xp.dtype("float64")):
+        raise CocError(f"dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def check_X(X, *, xp, min_samples: int = 2):
+    """Check that ``X`` is a finite 2-D float array with at least ``min_samples`` rows.
+
+    Returns ``X`` as a floating ``xp`` array (float32 stays float32; anything else becomes
+    float64). The finiteness check reduces on the device and moves one count to the host.
+    """
+    X = xp.asarray(X)
+    if X.ndim != 2:
+        raise CocError(f"X must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
+    if X.dtype.kind not in "fiub":
+        raise CocError(f"X must be numeric, got dtype {X.dtype}")
+    if X.dtype not in (xp.dtype("float32"), xp.dtype("float64")):
+        X = X.astype(xp.float64)
+    n, d = X.shape
+    if n < min_samples:
+        raise CocError(f"X has {n} points; at least {min_samples} are needed")
+    if d < 1:
+        raise CocError("X has 0 columns; at least 1 is needed")
+    bad = int(xp.count_nonzero(~xp.isfinite(X).all(axis=1)))
+    if bad:
+        raise CocError(f"X has NaN or inf in {bad} of its {n} rows")
+    return X
+
+
+def check_labels(labels, n_samples: int, *, xp):
+    """Check labels for a silhouette: one per point and at least two distinct values."""
+    labels = xp.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise CocError(
+            f"labels must be 1-D with one label per point ({n_samples}), got shape {tuple(labels.shape)}"
+        )
+    n_labels = int(xp.unique(labels).shape[0])
+    if n_labels < 2 or n_labels > n_samples - 1:
+        raise CocError(
+            f"silhouette needs 2 <= number of distinct labels <= n_samples - 1, got {n_labels}"
+        )
+    return labels
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) or (
+        hasattr(x, "dtype") and getattr(x, "ndim", 1) == 0 and x.dtype.kind in "iu"
+    )
