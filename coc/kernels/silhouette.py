@@ -1,0 +1,116 @@
+"""Silhouette coefficient (Euclidean) in row tiles, on NumPy or CuPy.
+
+scikit-learn's definition: for point i in cluster C, a(i) is the mean distance to the other
+points of C, b(i) the smallest mean distance to the points of another cluster, and
+s(i) = (b - a) / max(a, b); a point alone in its cluster scores 0. The distances of one tile
+of rows to the points from that tile on (the matrix is symmetric, so that is half the work)
+are summed per cluster by matrix products with a one-hot label matrix, so memory is
+O(tile * n + n * k), never n * n.
+"""
+from __future__ import annotations
+
+from coc._xp import free_pool, oom_errors
+from coc.kernels._common import row_norms_sq, tile_rows
+
+
+def silhouette_samples(X, labels, *, xp, tile=None):
+    """Silhouette coefficient of each point.
+
+    Parameters
+    ----------
+    X : xp.ndarray of shape (n_samples, dim)
+        Finite float32 or float64 points (checked by the caller).
+    labels : xp.ndarray of shape (n_samples,)
+        Cluster label of each point; any values, at least two distinct ones.
+    xp : module
+        Array namespace (``numpy`` or ``cupy``).
+    tile : int, optional
+        Rows per tile. By default as many as fit the scratch budget of
+        :func:`coc.kernels._common.tile_rows`; halved on out-of-memory errors.
+
+    Returns
+    -------
+    s : xp.ndarray of shape (n_samples,)
+        In X's dtype; equals ``sklearn.metrics.silhouette_samples(X, labels)``.
+    """
+    n = X.shape[0]
+    # Centering leaves distances unchanged but shrinks |x|^2, which limits the cancellation
+    # in |a|^2 - 2 a.b + |b|^2 (it matters in float32 for close points).
+    X = X - X.mean(axis=0)
+    sq = row_norms_sq(X, xp=xp)[:, None]
+    ones = xp.ones_like(sq)
+    # The whole expansion |a|^2 - 2 a.b + |b|^2 as one product of augmented matrices, which
+    # saves three elementwise passes over every tile compared with sq_distances.
+    left = xp.concatenate([-2 * X, sq, ones], axis=1)
+    right = xp.concatenate([X, ones, sq], axis=1)
+    del X, sq, ones
+    _, codes = xp.unique(labels, return_inverse=True)
+    codes = codes.reshape(-1)  # NumPy 2 shapes the inverse like the input; keep it 1-D anyway
+    sizes = xp.bincount(codes).astype(xp.float64)
+    k = sizes.shape[0]
+    onehot = (codes[:, None] == xp.arange(k)[None, :]).astype(left.dtype)
+    # Per-cluster distance sums of every point, in float64 so float32 input loses nothing here.
+    sums = xp.zeros((n, k), dtype=xp.float64)
+
+    if tile is None:
+        tile = tile_rows(n, left.dtype.itemsize, xp=xp)
+    tile = max(1, min(int(tile), n))
+    start = 0
+    while start < n:
+        stop = min(start + tile, n)
+        try:
+            rows_part, cols_part = _tile_sums(left, right, onehot, start, stop, xp=xp)
+        except oom_errors(xp):
+            if tile == 1:
+                raise
+            free_pool(xp)
+            tile = max(1, tile // 2)
+            continue
+        sums[start:stop] += rows_part
+        sums[stop:] += cols_part
+        start = stop
+
+    r = xp.arange(n)
+    own_size = sizes[codes]
+    a = sums[r, codes] / xp.maximum(own_size - 1, 1)
+    sums /= sizes[None, :]
+    sums[r, codes] = xp.inf
+    b = sums.min(axis=1)
+    denom = xp.maximum(a, b)
+    # Singletons (a = 0 by convention) and all-duplicate clusters (a = b = 0) score 0.
+    ok = (own_size > 1) & (denom > 0)
+    s = xp.where(ok, (b - a) / xp.where(ok, denom, 1), 0)
+    return s.astype(left.dtype, copy=False)
+
+
+def silhouette_score(X, labels, *, xp, tile=None):
+    """Mean silhouette coefficient over all points.
+
+    Parameters are those of :func:`silhouette_samples`.
+
+    Returns
+    -------
+    score : 0-d xp.ndarray
+        In X's dtype; equals ``sklearn.metrics.silhouette_score(X, labels)``.
+    """
+    return xp.mean(silhouette_samples(X, labels, xp=xp, tile=tile))
+
+
+def _tile_sums(left, right, onehot, start, stop, *, xp):
+    """Cluster sums of the distances between rows start:stop and rows start:n.
+
+    Distances are symmetric, so a tile only meets the points from its first row on: the
+    block to the right of the diagonal gives the sums of the tile's rows (``rows_part``) and,
+    transposed, those of the later rows against the tile (``cols_part``). Half the work of
+    meeting all n points.
+    """
+    rows = stop - start
+    D = left[start:stop] @ right[start:].T
+    # The self-distance is 0 exactly; the expansion leaves rounding residue whose sqrt is large.
+    r = xp.arange(rows)
+    D[r, r] = 0
+    xp.maximum(D, 0, out=D)
+    xp.sqrt(D, out=D)
+    rows_part = D @ onehot[start:]
+    cols_part = D[:, rows:].T @ onehot[start:stop]
+    return rows_part, cols_part

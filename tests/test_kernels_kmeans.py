@@ -1,0 +1,145 @@
+"""coc.kernels.kmeans against scikit-learn's KMeans and the known partition of blobs."""
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+import coc.kernels.kmeans as km
+from coc import data
+from coc.kernels._common import row_norms_sq
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def xp(request):
+    if request.param == "numpy":
+        return np
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device")
+    except Exception as exc:  # ImportError, CUDA driver/runtime errors
+        pytest.skip(f"cupy backend needs CuPy and a CUDA device: {exc}")
+    return cupy
+
+
+def to_host(a):
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy.asnumpy(a)
+    return np.asarray(a)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    # These small matrix products gain nothing from BLAS threads, and on a machine shared with
+    # other jobs an oversubscribed OpenBLAS makes each call wait tens of milliseconds.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _partition_inertia(X, y):
+    return sum(((X[y == c] - X[y == c].mean(axis=0)) ** 2).sum() for c in np.unique(y))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_recovers_separated_blobs(xp, seed):
+    X, y = data.blobs(10, 100, 32, 0.01, xp=xp, seed=seed)
+    res = km.kmeans(X, 10, xp=xp, seed=seed)
+    assert adjusted_rand_score(to_host(y), to_host(res.labels)) == 1.0
+    assert res.n_iter < 300
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blobs_03_reaches_the_true_partition_inertia(xp, seed):
+    # At std 0.3 a few points lie nearer another blob's mean, so the k-means optimum differs
+    # from the generating partition by a point or two: ARI 1.0 is not reachable, but the
+    # inertia of the generating partition is (and beats every merged/split local optimum).
+    X, y = data.blobs(10, 100, 32, 0.3, xp=np, seed=seed)
+    res = km.kmeans(xp.asarray(X), 10, xp=xp, seed=seed, n_init=10)
+    assert res.inertia <= _partition_inertia(X, y) * (1 + 1e-9)
+    assert adjusted_rand_score(y, to_host(res.labels)) >= 0.98
+
+
+@pytest.mark.parametrize("n_init", [1, 3])
+def test_inertia_close_to_sklearn_on_uniform(xp, n_init):
+    X = data.uniform(5000, 32, xp=np, seed=0)
+    ours = km.kmeans(xp.asarray(X), 20, xp=xp, seed=0, n_init=n_init)
+    ref = KMeans(n_clusters=20, n_init=n_init, random_state=0).fit(X)
+    assert abs(ours.inertia / ref.inertia_ - 1) <= 0.02
+
+
+def test_result_types(xp):
+    X = data.uniform(200, 4, xp=xp, seed=1, dtype="float32")
+    res = km.kmeans(X, 3, xp=xp, seed=0)
+    assert isinstance(res.inertia, float) and isinstance(res.n_iter, int)
+    assert res.labels.shape == (200,) and res.labels.dtype.kind == "i"
+    assert res.centers.shape == (3, 4) and res.centers.dtype == X.dtype
+    with pytest.raises(AttributeError):
+        res.n_iter = 0
+
+
+def test_same_seed_same_result(xp):
+    X = data.uniform(1000, 8, xp=xp, seed=2)
+    a = km.kmeans(X, 7, xp=xp, seed=3, n_init=2)
+    b = km.kmeans(X, 7, xp=xp, seed=3, n_init=2)
+    c = km.kmeans(X, 7, xp=xp, seed=4, n_init=2)
+    np.testing.assert_array_equal(to_host(a.labels), to_host(b.labels))
+    np.testing.assert_array_equal(to_host(a.centers), to_host(b.centers))
+    assert a.inertia == b.inertia and a.n_iter == b.n_iter
+    assert not np.array_equal(to_host(a.centers), to_host(c.centers))
+
+
+def test_tol_none_runs_exactly_max_iter(xp):
+    X, y = data.blobs(5, 40, 8, 0.01, xp=xp, seed=5)
+    converged = km.kmeans(X, 5, xp=xp, seed=0)
+    fixed = km.kmeans(X, 5, xp=xp, seed=0, tol=None, max_iter=17)
+    assert converged.n_iter < 17 and fixed.n_iter == 17
+    np.testing.assert_array_equal(to_host(fixed.labels), to_host(converged.labels))
+
+
+def test_labels_and_inertia_match_final_centers(xp):
+    X = data.uniform(3000, 16, xp=np, seed=6)
+    res = km.kmeans(xp.asarray(X), 12, xp=xp, seed=1, max_iter=5)  # stopped before convergence
+    C = to_host(res.centers)
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(to_host(res.labels), d2.argmin(axis=1))
+    assert res.inertia == pytest.approx(d2.min(axis=1).sum(), rel=1e-9)
+
+
+def test_empty_cluster_takes_the_farthest_point(xp):
+    X, _ = data.blobs(3, 20, 4, 0.01, xp=np, seed=7)
+    centers = np.stack([X[0], X[20], np.full(4, 1e3)])  # the third center attracts nobody
+    x_sq = row_norms_sq(X, xp=np)
+    nearest = ((X[:, None, :] - centers[None, :2, :]) ** 2).sum(axis=2).min(axis=1)
+    labels, _, n_iter, new = km._lloyd(
+        xp.asarray(X), xp.asarray(x_sq), xp.asarray(centers), xp=xp, max_iter=1, tol=None, tile=16
+    )
+    new = to_host(new)
+    assert n_iter == 1
+    np.testing.assert_allclose(new[2], X[nearest.argmax()], rtol=0, atol=1e-12)
+    assert np.bincount(to_host(labels), minlength=3).min() > 0
+
+
+def test_duplicate_points_more_clusters_than_distinct(xp):
+    P = np.random.default_rng(8).random((4, 5))
+    X = np.repeat(P, 25, axis=0)
+    res = km.kmeans(xp.asarray(X), 6, xp=xp, seed=0)
+    C = to_host(res.centers)
+    assert np.isfinite(C).all() and res.inertia == pytest.approx(0, abs=1e-9)
+    np.testing.assert_allclose(C[to_host(res.labels)], X, rtol=0, atol=1e-9)
+
+
+def test_device_relocation_path_is_a_no_op_without_empties(monkeypatch):
+    # On a device the relocation runs every iteration to avoid a read-back; force that path
+    # on NumPy and check it changes nothing when no cluster is empty.
+    X = data.uniform(2000, 8, xp=np, seed=9)
+    ref = km.kmeans(X, 9, xp=np, seed=0)
+    monkeypatch.setattr(km, "is_numpy", lambda xp: False)
+    dev = km.kmeans(X, 9, xp=np, seed=0)
+    np.testing.assert_array_equal(dev.labels, ref.labels)
+    np.testing.assert_allclose(dev.centers, ref.centers, rtol=0, atol=1e-12)
+    assert dev.n_iter == ref.n_iter
