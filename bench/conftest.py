@@ -1,0 +1,36 @@
+"""pytest-benchmark suite of coc: the cells of a named profile (``coc.cells.PROFILES``).
+
+    pytest bench                                  # smoke profile: seconds on a 2-core CPU
+    pytest bench --coc-profile laptop             # or COC_BENCH_PROFILE=laptop
+    pytest bench --benchmark-json F               # then: pytest-benchmark compare F
+    pytest tests bench --benchmark-disable        # CI: each cell runs once, untimed
+
+The option is ``--coc-profile`` rather than ``--profile``, which pytest-profiling owns.
+"""
+import os
+
+import pytest
+
+from coc.cells import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("coc", "coc benchmark suite")
+    group.addoption(
+        "--coc-profile",
+        default=os.environ.get("COC_BENCH_PROFILE", DEFAULT_PROFILE),
+        choices=sorted(PROFILES),
+        help=f"named set of benchmark cells (default: $COC_BENCH_PROFILE or {DEFAULT_PROFILE})",
+    )
+
+
+@pytest.fixture(scope="session")
+def bench_profile(request):
+    return get_profile(request.config.getoption("--coc-profile"))
+
+
+def pytest_generate_tests(metafunc):
+    if "cell" in metafunc.fixturenames:
+        profile = get_profile(metafunc.config.getoption("--coc-profile"))
+        cells = make_cells(profile)
+        metafunc.parametrize("cell", cells, ids=[c.label for c in cells])

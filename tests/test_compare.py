@@ -1,0 +1,93 @@
+"""coc compare: speedup tables between result folders and pytest-benchmark files."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coc.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rec(backend, op, n, dim, median, status="ok", **kw):
+    return {"backend": backend, "op": op, "n_samples": n, "dim": dim, "k": 10 if op == "kmeans" else None,
+            "dtype": "float32", "max_iter": 30 if op == "kmeans" else None, "status": status,
+            "reason": None if status == "ok" else "why", "times_s": [median], "median_s": median,
+            "min_s": median, "max_s": median, "iqr_s": 0.0, **kw}
+
+
+def folder(path, records):
+    path.mkdir(parents=True)
+    (path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_compare_two_folders(tmp_path, capsys):
+    a = folder(tmp_path / "laptop", [rec("sklearn", "kmeans", 1000, 32, 2.0), rec("numpy", "kmeans", 1000, 32, 1.0),
+                                     rec("sklearn", "tsne", 1000, 32, 9.0), rec("sklearn", "kmeans", 5000, 32, 5.0)])
+    b = folder(tmp_path / "h100", [rec("sklearn", "kmeans", 1000, 32, 1.0), rec("cupy", "kmeans", 1000, 32, 0.1),
+                                   rec("cupy", "tsne", 1000, 32, 0.3, status="failed"),
+                                   rec("cupy", "kmeans", 1e6, 32, 0.5)])
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text == out.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| op |"))
+    assert header == ("| op | n_samples | dim | dtype | A:sklearn | A:numpy | B:sklearn | B:cupy | "
+                      "B:sklearn vs A:sklearn | B:cupy vs A:sklearn |")
+    assert "| kmeans | 1,000 | 32 | float32 | 2 s | 1 s | 1 s | 100 ms | ×2.00 | ×20.00 |" in text
+    assert "| tsne |" not in text  # B's t-SNE failed: not a shared finished cell
+    assert "1 shared cells; 2 only in A, 1 only in B" in text
+
+    assert main(["compare", str(a), str(b), "--baseline", "numpy"]) == 0
+    assert "×10.00 |" in capsys.readouterr().out
+
+
+def test_compare_reads_a_real_pytest_benchmark_file(tmp_path, capsys):
+    bench_json = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
+         "-k", "sklearn and generate", "--benchmark-json", str(bench_json)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(bench_json.read_text())
+    info = doc["benchmarks"][0]["extra_info"]
+    assert {"backend", "op", "n_samples", "dim", "k", "dtype", "peak_host_bytes", "peak_device_bytes"} <= set(info)
+    assert doc["benchmarks"][0]["group"] == f"generate n={info['n_samples']} d={info['dim']}"
+
+    a = folder(tmp_path / "sweep", [rec("sklearn", "generate", 250, 16, 1e-3), rec("sklearn", "generate", 500, 16, 2e-3)])
+    assert main(["compare", str(a), str(bench_json)]) == 0
+    text = capsys.readouterr().out
+    assert "| generate | 250 | 16 | float32 |" in text and "| generate | 500 | 16 | float32 |" in text
+    assert "B:sklearn vs A:sklearn" in text
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing", None, "no such file or folder"),
+    ("empty", "<folder>", "not a result folder"),
+    ("x.json", '{"a": 1}', "not a pytest-benchmark JSON file"),
+    ("x.json", "not json", "not a results file"),
+    ("r.jsonl", '{"a": 1}\n', "not a coc results file"),
+])
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys, name, content, message):
+    bad = tmp_path / name
+    if content == "<folder>":
+        bad.mkdir()
+    elif content is not None:
+        bad.write_text(content)
+    good = folder(tmp_path / "good", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    assert main(["compare", str(bad), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coc: error:") and err.count("\n") == 1 and message in err
+
+
+def test_no_shared_cells_and_unknown_baseline_are_errors(tmp_path, capsys):
+    a = folder(tmp_path / "a", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    b = folder(tmp_path / "b", [rec("cupy", "kmeans", 2000, 32, 2.0)])
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "share no finished cell" in capsys.readouterr().err
+    assert main(["compare", str(a), str(a), "--baseline", "cuml"]) == 2
+    assert "--baseline 'cuml'" in capsys.readouterr().err
