@@ -1,0 +1,164 @@
+"""``coc phase``: the transition from clusters to continuum, as one picture.
+
+The notebook's blobs (10 centers uniform in [0, 1]^32, 100 points each) are drawn at a sweep
+of spreads, the same centers and noise at every spread (one seed), and each is put through
+:func:`coc.analyze.analyze`. The figure shows the raw silhouette at the true k, the band of
+the null references at that k, and the verdict at each spread.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from coc.validation import CocError, check_std
+
+#: The notebook's size.
+N_CENTERS = 10
+N_PER_CENTER = 100
+DIM = 32
+#: 0.01, then 0.1 to 1.5 in steps of 0.1.
+DEFAULT_STDS = (0.01,) + tuple(round(0.1 * i, 2) for i in range(1, 16))
+
+
+def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None = None,
+              progress: bool = False) -> dict:
+    """Analyze the notebook's blobs at each spread.
+
+    Parameters
+    ----------
+    backend : coc.Backend
+    stds : sequence of float
+    seed : int
+        Seeds the blobs (the same centers and noise at every spread) and the analysis.
+    n_null : int or None
+        Null draws of each reference (default: :data:`coc.analyze.DEFAULT_N_NULL`).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``config`` and ``rows``: per spread, ``std``, ``verdict``, ``n_clusters``, ``weak``,
+        ``silhouette_true_k`` and each null's mean and sd at the true k, ``density_gap_ratio``.
+    """
+    from tqdm.auto import tqdm
+
+    from coc.analyze import DEFAULT_N_NULL, NULL_KINDS, analyze
+
+    stds = [check_std(s) for s in stds]
+    if not stds:
+        raise CocError("give at least one std")
+    n_null = DEFAULT_N_NULL if n_null is None else n_null
+    rows = []
+    t0 = time.perf_counter()
+    for std in tqdm(stds, disable=not progress, unit="std", leave=False):
+        X, _y = backend.blobs(N_CENTERS, N_PER_CENTER, DIM, std, seed=seed)
+        a = analyze(X, backend=backend, n_null=n_null, seed=seed)
+        row_k = next(r for r in a.rows if r.k == N_CENTERS)
+        rows.append({
+            "std": std,
+            "verdict": a.verdict,
+            "n_clusters": a.n_clusters,
+            "weak_evidence": a.weak,
+            "silhouette_true_k": row_k.silhouette,
+            "null_mean": row_k.null_mean,
+            "null_sd": row_k.null_sd,
+            "z_true_k": row_k.z,
+            "density_gap_ratio": None if a.density_gap is None else a.density_gap["ratio"],
+            "reason": a.reason,
+        })
+    config = dict(backend=backend.name, n_centers=N_CENTERS, n_per_center=N_PER_CENTER, dim=DIM,
+                  true_k=N_CENTERS, stds=stds, seed=seed, n_null=n_null, null_kinds=list(NULL_KINDS),
+                  elapsed_s=round(time.perf_counter() - t0, 2))
+    return {"config": config, "rows": rows}
+
+
+def plot_phase(phase: dict):
+    """Silhouette at the true k against spread, with the null band and the verdicts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from coc.analyze import NULL_KINDS
+
+    rows = phase["rows"]
+    c = phase["config"]
+    std = np.array([r["std"] for r in rows])
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for kind, color in zip(NULL_KINDS, ("tab:blue", "tab:orange")):
+        mean = np.array([r["null_mean"][kind] for r in rows])
+        sd = np.array([r["null_sd"][kind] for r in rows])
+        ax.plot(std, mean, "--", color=color, linewidth=1, label=f"null: {kind} (mean, ±2 sd)")
+        ax.fill_between(std, mean - 2 * sd, mean + 2 * sd, color=color, alpha=0.25, linewidth=0)
+    sil = np.array([r["silhouette_true_k"] for r in rows])
+    ax.plot(std, sil, "-", color="k", linewidth=1, zorder=2)
+    styles = {
+        "right": dict(marker="o", color="tab:green", label=f"clustered, k = {c['true_k']}"),
+        "weak": dict(marker="o", color="yellowgreen", label=f"clustered, k = {c['true_k']} (weak evidence)"),
+        "wrong": dict(marker="s", color="tab:purple", label="clustered, another k"),
+        "continuum": dict(marker="X", color="tab:red", label="continuum"),
+    }
+    seen = set()
+    for r, s in zip(rows, sil):
+        if r["verdict"] == "continuum":
+            kind = "continuum"
+        elif r["n_clusters"] != c["true_k"]:
+            kind = "wrong"
+        else:
+            kind = "weak" if r["weak_evidence"] else "right"
+        style = dict(styles[kind])
+        label = style.pop("label")
+        label = label if kind not in seen else None
+        seen.add(kind)
+        ax.scatter([r["std"]], [s], s=60, zorder=3, label=label, edgecolors="k", linewidths=0.5, **style)
+        if kind == "wrong":
+            ax.annotate(f"k={r['n_clusters']}", (r["std"], s), textcoords="offset points", xytext=(0, 8),
+                        ha="center", fontsize=8)
+    ax.set_yscale("symlog", linthresh=0.05)
+    ax.set_xlabel("std of each blob")
+    ax.set_ylabel(f"silhouette at the true k = {c['true_k']} (symlog)")
+    ax.set_title(
+        f"From clusters to continuum: {c['n_centers']} blobs x {c['n_per_center']} points in "
+        f"{c['dim']} dimensions\n(centers uniform in [0,1]^{c['dim']}); backend {c['backend']}, "
+        f"seed {c['seed']}, {c['n_null']} null draws of each reference",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+# -- command line ------------------------------------------------------------------------
+def add_arguments(p):
+    from coc.cli import _float_list
+
+    p.add_argument("--backend", default="cpu", help="backend name or alias (default: cpu)")
+    p.add_argument("--stds", type=_float_list, default=list(DEFAULT_STDS),
+                   help="comma-separated blob spreads (default: 0.01, then 0.1 to 1.5 by 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the blobs and the analysis (default: 0)")
+    p.add_argument("--n-null", type=int, default=None, help="null draws of each reference")
+    p.add_argument("--out", default="results/phase", help="output folder (default: results/phase/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    from coc._io import atomic_save_figure, atomic_write_json, check_writable_dir
+    from coc.backends import get_backend
+
+    out = check_writable_dir(Path(args.out))
+    backend = get_backend(args.backend)
+    phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
+                      progress=not args.no_progress)
+    fig = plot_phase(phase)
+    atomic_save_figure(fig, out / "phase.png", dpi=120)
+    atomic_write_json(out / "phase.json", phase)
+    for r in phase["rows"]:
+        k = "" if r["n_clusters"] is None else f", k = {r['n_clusters']}"
+        print(f"std {r['std']:<5g} silhouette@k=10 {r['silhouette_true_k']:.4f}  {r['verdict']}{k}"
+              + (" (weak)" if r["weak_evidence"] else ""))
+    print(f"wrote {out / 'phase.json'}, {out / 'phase.png'}", file=sys.stderr)
+    return 0
