@@ -195,7 +195,7 @@ class CumlBackend(CupyBackend):
         from coc.kernels.kmeans import KMeansResult
 
         km = KMeans(
-            n_clusters=n_clusters, init="k-means++", n_init=n_init, max_iter=max_iter,
+            n_clusters=n_clusters, init="scalable-k-means++", n_init=n_init, max_iter=max_iter,
             tol=0.0 if tol is None else tol, random_state=seed, output_type="cupy",
         ).fit(X)
         return KMeansResult(
@@ -209,11 +209,15 @@ class CumlBackend(CupyBackend):
         return silhouette_score(X, labels)
 
     def _tsne(self, X, *, perplexity, seed, max_iter=1000, progress=None, **kwargs):
+        import inspect
+
         from cuml.manifold import TSNE
 
+        # cuML renamed n_iter to max_iter (as scikit-learn did); accept either release.
+        iters = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
         Y = TSNE(
-            n_components=2, perplexity=perplexity, method="fft", n_iter=max_iter,
-            random_state=seed, output_type="cupy", **kwargs,
+            n_components=2, perplexity=perplexity, method="fft", random_state=seed,
+            output_type="cupy", **{iters: max_iter}, **kwargs,
         ).fit_transform(X)
         return self.xp.asarray(Y)
 

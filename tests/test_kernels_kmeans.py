@@ -7,28 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 import coc.kernels.kmeans as km
 from coc import data
 from coc.kernels._common import row_norms_sq
-
-
-@pytest.fixture(params=["numpy", "cupy"])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no CUDA device")
-    except Exception as exc:  # ImportError, CUDA driver/runtime errors
-        pytest.skip(f"cupy backend needs CuPy and a CUDA device: {exc}")
-    return cupy
-
-
-def to_host(a):
-    if type(a).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy.asnumpy(a)
-    return np.asarray(a)
+from tests.conftest import to_host
 
 
 @pytest.fixture(autouse=True, scope="module")

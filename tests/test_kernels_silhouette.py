@@ -9,30 +9,9 @@ from sklearn.metrics import silhouette_score as sk_score
 import coc.kernels.silhouette as sil
 from coc import data
 from coc.kernels._common import MAX_TILE_BYTES
+from tests.conftest import to_host
 
 TOL = {"float64": 1e-6, "float32": 1e-4}
-
-
-@pytest.fixture(params=["numpy", "cupy"])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no CUDA device")
-    except Exception as exc:  # ImportError, CUDA driver/runtime errors
-        pytest.skip(f"cupy backend needs CuPy and a CUDA device: {exc}")
-    return cupy
-
-
-def to_host(a):
-    if type(a).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy.asnumpy(a)
-    return np.asarray(a)
 
 
 def _cases():

@@ -15,25 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from coc import data
 from coc.kernels import tsne as T
-
-
-@pytest.fixture(params=["numpy", "cupy"])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no CUDA device")
-        cupy.zeros(1)
-    except Exception as exc:  # ImportError, CUDARuntimeError, ...
-        pytest.skip(f"cupy backend needs CuPy and a CUDA device: {exc}")
-    return cupy
-
-
-def host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+from tests.conftest import to_host as host
 
 
 def dataset(name):
