@@ -159,17 +159,17 @@ PROFILES = {
         n_samples=(1_000, 3_000, 10_000, 30_000),
         dims=(32, 128),
         repeats=3,
-        max_iter={"kmeans": 30, "tsne": 250},
+        max_iter={"kmeans": 30, "tsne": 500},
         limits={
             ("cpu", "silhouette"): Limit(
-                "silhouette is O(n_samples^2 dim): beyond 10,000 points it takes minutes per "
+                "silhouette is O(n_samples^2 dim): beyond 30,000 points it takes minutes per "
                 "repeat on a laptop CPU (laptop profile limit)",
-                max_n=10_000,
+                max_n=30_000,
             ),
             ("cpu", "tsne"): Limit(
-                "t-SNE beyond 3,000 points takes over 10 s per run on a 2-core CPU and would "
+                "t-SNE beyond 10,000 points takes over 20 s per run on a 2-core CPU and would "
                 "push the laptop profile past 10 minutes (laptop profile limit)",
-                max_n=3_000,
+                max_n=10_000,
             ),
         },
     ),

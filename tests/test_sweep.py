@@ -125,7 +125,7 @@ def test_oversized_cells_are_skipped_with_the_reason(tmp_path, monkeypatch):
     out = tmp_path / "run"
     # over the laptop profile's limit: never run
     assert main(["sweep", "--profile", "laptop", "--backends", "sklearn", "--ops", "silhouette",
-                 "--n-samples", "20000", "--dims", "2", "--no-progress", "--out", str(out)]) == 0
+                 "--n-samples", "40000", "--dims", "2", "--no-progress", "--out", str(out)]) == 0
     (rec,) = records(out)
     assert rec["status"] == "skipped" and "laptop profile limit" in rec["reason"]
     # more memory than the device has free
