@@ -302,3 +302,19 @@ def get_backend(name: str = "sklearn") -> Backend:
     if reason:
         raise CocError(f"backend {canonical!r} is not available here: {reason}")
     return cls(xp)
+
+
+# -- coc backends ----------------------------------------------------------------------
+def add_arguments(parser):
+    """``coc backends`` takes no options."""
+    pass
+
+
+def main(args) -> int:
+    """``coc backends``: each backend with ``available`` or the reason it is not."""
+    status = available_backends()
+    width = max(map(len, status))
+    for name, reason in status.items():
+        print(f"{name:<{width}}  {'available' if reason is None else 'unavailable: ' + reason}")
+    print(f"aliases: cpu -> sklearn, gpu -> {resolve_name('gpu')}")
+    return 0

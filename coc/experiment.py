@@ -7,9 +7,9 @@ operations; the numbers come from :mod:`coc.backends`.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from coc.validation import CocError, check_dim, check_n_clusters, check_n_samples, check_perplexity, check_std
 
@@ -199,3 +199,43 @@ def _progress(total, *, enabled):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, unit="step", leave=False)
+
+
+# -- coc experiment ----------------------------------------------------------------------
+def add_arguments(p):
+    """Options of ``coc experiment``."""
+    from coc.cli import _float_list, _int_list
+
+    p.add_argument("--backend", default="sklearn", help="backend name or alias (default: sklearn)")
+    p.add_argument("--n-samples", type=int, default=1000, help="points per scenario (default: 1000)")
+    p.add_argument("--dim", type=int, default=32, help="dimensions (default: 32)")
+    p.add_argument("--ks", type=_int_list, default=list(DEFAULT_KS), help="comma-separated k (default: 2,10,20)")
+    p.add_argument("--stds", type=_float_list, default=list(DEFAULT_STDS),
+                   help="comma-separated blob spreads (default: 0.01,0.3,0.4,0.5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, KMeans and t-SNE (default: 0)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default: 30)")
+    p.add_argument("--out", default=None, help="output folder (default: results/experiment/<backend>/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args) -> int:
+    """``coc experiment``: run, print the table, then write the three files atomically."""
+    from pathlib import Path
+
+    from coc._io import atomic_save_figure, atomic_write_json, atomic_write_text, check_writable_dir
+    from coc.backends import get_backend
+
+    backend = get_backend(args.backend)
+    out = check_writable_dir(Path(args.out or f"results/experiment/{backend.name}"))
+    result = run_experiment(
+        backend, n_samples=args.n_samples, dim=args.dim, ks=args.ks, stds=args.stds,
+        seed=args.seed, perplexity=args.perplexity, progress=not args.no_progress,
+    )
+    print(result.table_markdown())
+    fig = plot_tsne(result)
+    # Everything is computed before the first file is written, and each write is atomic.
+    atomic_save_figure(fig, out / "tsne.png", dpi=110)
+    atomic_write_text(out / "experiment.md", report_markdown(result))
+    atomic_write_json(out / "experiment.json", result.to_json())
+    print(f"wrote {out / 'experiment.json'}, {out / 'experiment.md'}, {out / 'tsne.png'}", file=sys.stderr)
+    return 0

@@ -1,10 +1,8 @@
 """The command line end to end: the experiment at a small size, and one-line errors."""
 import json
-import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from coc.cli import main
