@@ -15,7 +15,10 @@ Choices, stated once
   points: Lloyd iterations on a continuum do not stop early, so the fixed iteration budget
   is spent in full and every backend does the same work (each record keeps ``n_iter``, the
   iterations actually run). ``silhouette`` scores the notebook's unclear blobs (10 centers,
-  std 0.3) with their true labels; ``tsne`` embeds the same blobs.
+  std 0.3) with their true labels; ``tsne`` embeds the same blobs. ``silhouette-dask``
+  scores the same blobs as a Dask array in blocks of rows (:data:`DASK_CHUNK_ROWS`), with
+  coc's exact block kernel on the backend's array module; no profile runs it by default
+  (``--ops silhouette-dask``), and it needs dask (``pip install 'coc[dask]'``).
 * **KMeans** is timed as scikit-learn's asv suite does it: fixed k (10), ``n_init=1``,
   ``tol=None`` (no tolerance stop) and a fixed ``max_iter`` per profile.
 * **limits**: a profile states, per backend kind (``cpu``/``gpu``) or per backend, the largest
@@ -32,6 +35,11 @@ from typing import Any, Callable, Optional
 from coc import backends as _backends
 
 OPS = ("generate", "kmeans", "silhouette", "tsne")
+#: Ops a sweep can name (``--ops``) but no profile runs by default.
+EXTRA_OPS = ("silhouette-dask",)
+ALL_OPS = OPS + EXTRA_OPS
+#: Rows per block of the ``silhouette-dask`` data (at least two blocks at any size).
+DASK_CHUNK_ROWS = 10_000
 #: Number of clusters of KMeans and of the silhouette's labels.
 K = 10
 #: Blob spread of the silhouette and t-SNE data: the notebook's "unclear" case.
@@ -266,8 +274,8 @@ def check_ops(ops) -> tuple:
     from coc.validation import CocError
 
     for op in ops:
-        if op not in OPS:
-            raise CocError(f"unknown op {op!r}; choose from: {', '.join(OPS)}")
+        if op not in ALL_OPS:
+            raise CocError(f"unknown op {op!r}; choose from: {', '.join(ALL_OPS)}")
     return tuple(dict.fromkeys(ops))
 
 
@@ -293,7 +301,7 @@ def make_cells(profile: Profile, *, backends=None, ops=None, n_samples=None, dim
                 for op in ops:
                     cells.append(Cell(
                         backend=backend, op=op, n_samples=n, dim=d,
-                        k=profile.k if op in ("kmeans", "silhouette") else None,
+                        k=profile.k if op in ("kmeans", "silhouette", "silhouette-dask") else None,
                         dtype=profile.dtype,
                         max_iter=profile.max_iter.get(op),
                     ))
@@ -317,6 +325,11 @@ def skip_reason(cell: Cell, profile: Profile) -> Optional[str]:
     reason = _backends.available_backends()[cell.backend]
     if reason is not None:
         return f"backend {cell.backend!r} cannot run here: {reason}"
+    if cell.op in EXTRA_OPS:
+        try:
+            import dask.array  # noqa: F401
+        except ImportError as e:
+            return f"{cell.op} needs dask ({type(e).__name__}: {e}); pip install 'coc[dask]'"
     return limit_reason(cell, profile)
 
 
@@ -343,7 +356,7 @@ def estimate_bytes(cell: Cell) -> int:
         return data + draws
     if cell.op == "kmeans":
         return 2 * data + draws + 16 * n + 2**28
-    if cell.op == "silhouette":
+    if cell.op in ("silhouette", "silhouette-dask"):
         return data + draws + 16 * n + 2**30
     # tsne
     neighbours = int(3 * PERPLEXITY) + 1
@@ -390,6 +403,11 @@ def make_data(cell: Cell, backend) -> dict:
         per_center = math.ceil(n / K)
         X, y = backend.blobs(K, per_center, d, BLOB_STD, seed=SEED, dtype=cell.dtype)
         data = {"X": X[:n], "y": y[:n]}
+        if cell.op == "silhouette-dask":
+            import dask.array as da
+
+            chunk = min(DASK_CHUNK_ROWS, math.ceil(n / 2))
+            data["X"] = da.from_array(data["X"], chunks=(chunk, -1), asarray=False)
     backend.synchronize()
     return data
 
@@ -401,6 +419,11 @@ CALLS = {
         data["X"], c.k, seed=SEED, n_init=1, max_iter=c.max_iter, tol=None
     ),
     "silhouette": lambda c, be, data: be.silhouette(data["X"], data["y"]),
+    # One cell runs whole in one place: its block tasks run in turn ("sync"), each a
+    # matrix product with all of the BLAS threads or the GPU, as the in-memory op.
+    "silhouette-dask": lambda c, be, data: float(_silhouette_dask(
+        data["X"], data["y"], xp=be.xp, scheduler="sync"
+    )),
     "tsne": lambda c, be, data: be.tsne(
         data["X"], perplexity=PERPLEXITY, seed=SEED, max_iter=c.max_iter
     ),
@@ -423,7 +446,7 @@ def prepare(cell: Cell, backend, data: Optional[dict] = None) -> Prepared:
 
 def data_key(cell: Cell) -> tuple:
     """Cells with equal keys can share one dataset (the runner keeps the last one)."""
-    kind = {"generate": None, "kmeans": "uniform"}.get(cell.op, "blobs")
+    kind = {"generate": None, "kmeans": "uniform", "silhouette-dask": "blobs-dask"}.get(cell.op, "blobs")
     return (cell.backend, kind, cell.n_samples, cell.dim, cell.dtype)
 
 
@@ -431,3 +454,9 @@ def n_iter_of(result) -> Optional[int]:
     """Iterations a timed call actually ran, where its result says (KMeans), else None."""
     n_iter = getattr(result, "n_iter", None)
     return int(n_iter) if n_iter is not None else None
+
+
+def _silhouette_dask(X, labels, *, xp, scheduler):
+    from coc.kernels.silhouette_dask import silhouette_score_dask
+
+    return silhouette_score_dask(X, labels, xp=xp, scheduler=scheduler)

@@ -9,9 +9,13 @@ describes the machine; ``table.md`` and ``scaling.png`` are written at the end.
 A cell that cannot run here is *skipped* with the reason (backend unavailable, over the
 profile's size limit, not enough free memory); one that raises is *failed* with the
 exception, and the sweep goes on. Only KeyboardInterrupt stops it.
+
+``--scheduler ADDRESS`` or ``--workers N`` runs the cells on a Dask cluster instead, one
+task per cell (:mod:`coc.distributed`); records, resume and reports are the same.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -55,6 +59,9 @@ class Record:
         When the cell started (UTC, ISO 8601).
     wall_s : float
         Seconds the whole cell took: data, warm-up and repeats.
+    worker, device : str or None
+        On a Dask cluster, the worker's address and the device it ran on (the CUDA device,
+        or the CPU and its threads); None in an in-process sweep.
     """
 
     backend: str
@@ -78,6 +85,8 @@ class Record:
     host: str = field(default_factory=socket.gethostname)
     started_at: str = ""
     wall_s: Optional[float] = None
+    worker: Optional[str] = None
+    device: Optional[str] = None
 
     @classmethod
     def for_cell(cls, cell, status, **kwargs) -> "Record":
@@ -215,7 +224,7 @@ def _failure_reason(e: BaseException, backend) -> str:
 
 
 def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
-              retry_failed: bool = False, env: Optional[dict] = None) -> list:
+              retry_failed: bool = False, env: Optional[dict] = None, client=None) -> list:
     """Run ``cells`` not yet in ``out/results.jsonl``, appending one record per cell.
 
     Parameters
@@ -233,6 +242,8 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
         Run again the cells whose record says ``failed``.
     env : dict, optional
         Written to ``env.json``; :func:`coc.envinfo.collect_env` when omitted.
+    client : dask.distributed.Client, optional
+        Run the cells on its cluster (see :mod:`coc.distributed`) instead of in this process.
 
     Returns
     -------
@@ -264,13 +275,22 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
                dynamic_ncols=True, initial=0)
     if progress and len(todo) < len(cells):
         bar.write(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {results}")
+
+    def keep(record):
+        append_record(results, record)
+        written.append(record)
+        bar.update(1)
+
     try:
-        for cell in todo:
-            bar.set_description_str(cell.label)
-            record = run_cell(cell, profile, repeats=repeats, data_cache=cache)
-            append_record(results, record)
-            written.append(record)
-            bar.update(1)
+        if client is not None:
+            from coc.distributed import run_cells
+
+            bar.set_description_str("on the Dask cluster")
+            run_cells(client, todo, profile=profile, repeats=repeats, record=keep)
+        else:
+            for cell in todo:
+                bar.set_description_str(cell.label)
+                keep(run_cell(cell, profile, repeats=repeats, data_cache=cache))
     finally:
         cache.clear()
         bar.close()
@@ -279,6 +299,8 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
 
 # -- command line ---------------------------------------------------------------------------
 def add_arguments(p) -> None:
+    from coc.cli import _int_list, _str_list
+
     """Options of ``coc sweep``."""
     p.add_argument("--profile", default=_cells.DEFAULT_PROFILE,
                    help=f"named cells and limits: {', '.join(_cells.PROFILES)} (default: "
@@ -286,7 +308,7 @@ def add_arguments(p) -> None:
     p.add_argument("--backends", type=_str_list, default=None,
                    help="comma-separated backends or aliases (cpu, gpu)")
     p.add_argument("--ops", type=_str_list, default=None,
-                   help=f"comma-separated ops from: {', '.join(_cells.OPS)}")
+                   help=f"comma-separated ops from: {', '.join(_cells.ALL_OPS)}")
     p.add_argument("--n-samples", type=_int_list, default=None, help="comma-separated sizes")
     p.add_argument("--dims", type=_int_list, default=None, help="comma-separated dimensions")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per cell (after one warm-up)")
@@ -295,6 +317,13 @@ def add_arguments(p) -> None:
                         "results.jsonl is resumed")
     p.add_argument("--retry-failed", action="store_true", help="run again the cells recorded as failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="run the cells on the running Dask scheduler at ADDRESS "
+                              "(tcp://host:8786); needs pip install 'coc[dask]'")
+    cluster.add_argument("--workers", type=int, default=None, metavar="N",
+                         help="run the cells on a local Dask cluster of N workers (one per GPU "
+                              "with dask-cuda)")
 
 
 def main(args) -> int:
@@ -302,6 +331,7 @@ def main(args) -> int:
     from coc._io import check_writable_dir
     from coc.envinfo import collect_env, machine_tag
     from coc.report import load_results, write_report
+    from coc.timing import harness_overhead
     from coc.validation import CocError
 
     profile = _cells.get_profile(args.profile)
@@ -312,39 +342,31 @@ def main(args) -> int:
         profile, backends=args.backends, ops=args.ops, n_samples=args.n_samples, dims=args.dims
     )
     env = collect_env()
+    # What the clock adds to each timed call on this machine, for the suite's own accounting.
+    env["harness_overhead_s"] = harness_overhead(sync=lambda: None)
     out = check_writable_dir(Path(args.out or Path("results") / "sweeps" / machine_tag(env)))
     if (out / RESULTS_FILE).exists() and not (out / RESULTS_FILE).is_file():
         raise CocError(f"{out / RESULTS_FILE} is not a file")
-    print(f"coc sweep: profile {profile.name}, {len(cells)} cells, {repeats} repeats -> {out}",
-          file=sys.stderr)
-    records = run_sweep(cells, out, profile=profile, repeats=repeats,
-                        progress=not args.no_progress, retry_failed=args.retry_failed, env=env)
+    if args.scheduler or args.workers is not None:
+        from coc.distributed import connect
+
+        cluster = connect(scheduler=args.scheduler, workers=args.workers)
+    else:
+        cluster = contextlib.nullcontext()
+    with cluster as client:  # a bad address is an error before anything is written
+        print(f"coc sweep: profile {profile.name}, {len(cells)} cells, {repeats} repeats -> {out}"
+              + (f" on {client.scheduler.address}" if client is not None else ""), file=sys.stderr)
+        records = run_sweep(cells, out, profile=profile, repeats=repeats, client=client,
+                            progress=not args.no_progress, retry_failed=args.retry_failed, env=env)
     all_records, _label = load_results(out)
     title = f"coc sweep on {machine_tag(env)}"
-    table, png = write_report(all_records, out, title=title)
+    fastest = min((r["median_s"] for r in all_records if r.get("status") == "ok"), default=None)
+    note = f"Harness overhead: {env['harness_overhead_s'] * 1e9:.0f} ns per timed call"
+    if fastest:
+        note += f", {100 * env['harness_overhead_s'] / fastest:.2f}% of the fastest cell's median"
+    table, png = write_report(all_records, out, title=title, note=note + ".")
     counts = {s: sum(r.status == s for r in records) for s in STATUSES}
     print(Path(table).read_text(encoding="utf-8"))
     print(f"coc sweep: ran {len(records)} cells ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
           f"wrote {out / RESULTS_FILE}, {out / ENV_FILE}, {table}, {png}", file=sys.stderr)
     return 0
-
-
-def _str_list(text):
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return items
-
-
-def _int_list(text):
-    import argparse
-
-    try:
-        items = [int(t.replace("_", "")) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    return items

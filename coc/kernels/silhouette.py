@@ -70,7 +70,26 @@ def silhouette_samples(X, labels, *, xp, tile=None):
         sums[stop:] += cols_part
         start = stop
 
-    r = xp.arange(n)
+    return scores_from_sums(sums, codes, sizes, xp=xp).astype(left.dtype, copy=False)
+
+
+def scores_from_sums(sums, codes, sizes, *, xp):
+    """Silhouette of each point from its per-cluster distance sums.
+
+    Parameters
+    ----------
+    sums : xp.ndarray of shape (n_points, k), float64
+        Sum of the distances of each point to the points of each cluster (overwritten).
+    codes : xp.ndarray of shape (n_points,)
+        Each point's cluster, as an index in 0..k-1.
+    sizes : xp.ndarray of shape (k,), float64
+        Points per cluster, over the whole data.
+
+    Returns
+    -------
+    s : xp.ndarray of shape (n_points,), float64
+    """
+    r = xp.arange(sums.shape[0])
     own_size = sizes[codes]
     a = sums[r, codes] / xp.maximum(own_size - 1, 1)
     sums /= sizes[None, :]
@@ -79,8 +98,7 @@ def silhouette_samples(X, labels, *, xp, tile=None):
     denom = xp.maximum(a, b)
     # Singletons (a = 0 by convention) and all-duplicate clusters (a = b = 0) score 0.
     ok = (own_size > 1) & (denom > 0)
-    s = xp.where(ok, (b - a) / xp.where(ok, denom, 1), 0)
-    return s.astype(left.dtype, copy=False)
+    return xp.where(ok, (b - a) / xp.where(ok, denom, 1), 0)
 
 
 def silhouette_score(X, labels, *, xp, tile=None):
