@@ -23,7 +23,7 @@ def measure(backend, *, n_matmul: int, copy_bytes: int, repeats: int = 5) -> dic
     A = backend.uniform(n_matmul, n_matmul, seed=0, dtype="float32")
     B = backend.uniform(n_matmul, n_matmul, seed=1, dtype="float32")
     t_mm = time_call(lambda: A @ B, sync=backend.synchronize, repeats=repeats).median_s
-    del A, B
+    A = B = None  # free the operands before the copy test
     x = xp.ones(copy_bytes // 4, dtype=xp.float32)
     t_cp = time_call(lambda: x.copy(), sync=backend.synchronize, repeats=repeats).median_s
     return {

@@ -60,15 +60,28 @@ def main(argv=None) -> int:
 
 
 # -- option types shared by the commands ---------------------------------------------------
+def _str_list(text):
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return items
+
+
 def _int_list(text):
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
+        items = [int(t.replace("_", "")) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        items = []
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return items
 
 
 def _float_list(text):
     try:
-        return [float(t) for t in text.split(",") if t.strip()]
+        items = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        items = []
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return items

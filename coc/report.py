@@ -18,7 +18,7 @@ ENV_FILE = "env.json"
 TABLE_FILE = "table.md"
 SCALING_FILE = "scaling.png"
 BASELINE = "sklearn"
-_OP_ORDER = {"generate": 0, "kmeans": 1, "silhouette": 2, "tsne": 3}
+_OP_ORDER = {"generate": 0, "kmeans": 1, "silhouette": 2, "silhouette-dask": 2, "tsne": 3}
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -251,12 +251,15 @@ def plot_scaling(records, path=None):
     return fig
 
 
-def write_report(records, out, *, title=None) -> tuple:
-    """Write ``table.md`` and ``scaling.png`` for ``records`` into folder ``out``."""
+def write_report(records, out, *, title=None, note=None) -> tuple:
+    """Write ``table.md`` (with ``note`` under it) and ``scaling.png`` for ``records`` into ``out``."""
     from coc._io import atomic_write_text
 
     out = Path(out)
-    table = atomic_write_text(out / TABLE_FILE, table_markdown(records, title=title))
+    text = table_markdown(records, title=title)
+    if note:
+        text = text.rstrip("\n") + f"\n\n{note}\n"
+    table = atomic_write_text(out / TABLE_FILE, text)
     png = out / SCALING_FILE
     plot_scaling(records, png)
     return table, png

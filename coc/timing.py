@@ -90,6 +90,15 @@ def time_call(
     )
 
 
+def harness_overhead(*, sync: Callable[[], None], repeats: int = 2000) -> float:
+    """Median seconds that :func:`time_call` itself adds to one timed call.
+
+    Times a call that does nothing, with the same ``sync`` as the real cells, so that a
+    sweep can state the harness's share of its smallest cell.
+    """
+    return time_call(lambda: None, sync=sync, warmup=10, repeats=repeats).median_s
+
+
 def iqr(values) -> float:
     """Interquartile range with linear interpolation (as ``numpy.percentile``); 0 for one value."""
     v = sorted(values)
