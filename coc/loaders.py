@@ -87,16 +87,21 @@ def check_embeddings(X, *, name: str = "embeddings", min_points: int = MIN_POINT
 
 
 # -- readers ----------------------------------------------------------------------------
-def _np_load(path):
+def _np_read(read, path, what):
+    """``read()``, with NumPy's read errors turned into one ``CocError`` naming ``what``."""
     try:
-        return np.load(path, allow_pickle=False)
+        return read()
     except ValueError as e:
         if "pickle" in str(e).lower():
-            raise CocError(f"{path}: holds pickled Python objects, which coc never loads (they can run code); "
-                           "save a numeric array instead") from None
-        raise CocError(f"{path}: cannot read as {path.suffix}: {e}") from None
+            raise CocError(f"{path}: {what} holds pickled Python objects, which coc never loads "
+                           "(they can run code); save a numeric array instead") from None
+        raise CocError(f"{path}: cannot read {what}: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise CocError(f"{path}: cannot read as {path.suffix}: {e}") from None
+        raise CocError(f"{path}: cannot read {what}: {e}") from None
+
+
+def _np_load(path):
+    return _np_read(lambda: np.load(path, allow_pickle=False), path, f"the {path.suffix} file")
 
 
 def _read_npy(path, key):
@@ -121,15 +126,7 @@ def _read_npz(path, key):
             key = names[0]
         elif key not in names:
             raise CocError(f"{path}: no array {key!r}; it holds {', '.join(names)}")
-        try:
-            return archive[key]
-        except ValueError as e:
-            if "pickle" in str(e).lower():
-                raise CocError(f"{path}: array {key!r} holds pickled Python objects, which coc never loads "
-                               "(they can run code); save a numeric array instead") from None
-            raise CocError(f"{path}: cannot read array {key!r}: {e}") from None
-        except (OSError, EOFError, zipfile.BadZipFile) as e:
-            raise CocError(f"{path}: cannot read array {key!r}: {e}") from None
+        return _np_read(lambda: archive[key], path, f"array {key!r}")
 
 
 def _read_text(path, key):
