@@ -15,10 +15,8 @@ def is_numpy(xp) -> bool:
 
 
 def rng(xp, seed):
-    """A seeded random ``Generator`` that draws arrays in ``xp``."""
-    if is_numpy(xp):
-        return xp.random.default_rng(seed)
-    return xp.random.default_rng(seed)  # cupy.random.Generator (XORWOW bit generator)
+    """A seeded random ``Generator`` that draws arrays in ``xp`` (NumPy's PCG64, CuPy's XORWOW)."""
+    return xp.random.default_rng(seed)
 
 
 def free_bytes(xp) -> int:

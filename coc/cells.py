@@ -256,8 +256,7 @@ def get_profile(name: str) -> Profile:
 
 def backend_kind(name: str) -> str:
     """``gpu`` for a backend whose arrays live on a CUDA device, else ``cpu``."""
-    cls, _status = _backends._REGISTRY[name]
-    return "gpu" if cls.is_gpu else "cpu"
+    return _backends.backend_kind(name)
 
 
 def resolve_backends(names) -> tuple:
@@ -365,10 +364,8 @@ def estimate_bytes(cell: Cell) -> int:
 
 def memory_reason(cell: Cell, backend) -> Optional[str]:
     """``"needs ~X GiB ... Y GiB free"`` when ``cell`` would not fit ``backend``'s device."""
-    from coc._xp import free_bytes
-
     need = estimate_bytes(cell)
-    free = free_bytes(backend.xp)
+    free = backend.free_memory()
     if need > MEMORY_HEADROOM * free:
         where = "device" if backend.is_gpu else "host"
         return (

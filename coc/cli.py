@@ -57,31 +57,3 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("coc: interrupted", file=sys.stderr)
         return 130
-
-
-# -- option types shared by the commands ---------------------------------------------------
-def _str_list(text):
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return items
-
-
-def _int_list(text):
-    try:
-        items = [int(t.replace("_", "")) for t in text.split(",") if t.strip()]
-    except ValueError:
-        items = []
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    return items
-
-
-def _float_list(text):
-    try:
-        items = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        items = []
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return items

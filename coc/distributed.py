@@ -94,9 +94,9 @@ def _local_gpu_count() -> int:
         import dask_cuda  # noqa: F401
     except ImportError:
         return 0
-    from coc.backends import _cupy_status
+    from coc.backends import cupy_status
 
-    cupy, reason = _cupy_status()
+    cupy, reason = cupy_status()
     return 0 if reason else int(cupy.cuda.runtime.getDeviceCount())
 
 
@@ -184,9 +184,9 @@ def _blas_shares(facts: dict) -> dict:
 
 def _device_name():
     """The worker's current CUDA device, as ``cuda:<visible id> <name>``; None without one."""
-    from coc.backends import _cupy_status
+    from coc.backends import cupy_status
 
-    cupy, reason = _cupy_status()
+    cupy, reason = cupy_status()
     if reason:
         return None
     dev = cupy.cuda.Device()

@@ -83,9 +83,9 @@ def blas_info() -> list:
 
 def gpu_info():
     """``(info, None)`` for CUDA device 0 through CuPy, or ``(None, reason)``."""
-    from coc.backends import _cupy_status
+    from coc.backends import cupy_status
 
-    cupy, reason = _cupy_status()
+    cupy, reason = cupy_status()
     if reason:
         return None, reason
     try:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 
 
+from coc import _args
 from coc.validation import CocError, check_dim, check_n_clusters, check_n_samples, check_perplexity, check_std
 
 #: The notebook's settings.
@@ -204,13 +205,11 @@ def _progress(total, *, enabled):
 # -- coc experiment ----------------------------------------------------------------------
 def add_arguments(p):
     """Options of ``coc experiment``."""
-    from coc.cli import _float_list, _int_list
-
     p.add_argument("--backend", default="sklearn", help="backend name or alias (default: sklearn)")
     p.add_argument("--n-samples", type=int, default=1000, help="points per scenario (default: 1000)")
     p.add_argument("--dim", type=int, default=32, help="dimensions (default: 32)")
-    p.add_argument("--ks", type=_int_list, default=list(DEFAULT_KS), help="comma-separated k (default: 2,10,20)")
-    p.add_argument("--stds", type=_float_list, default=list(DEFAULT_STDS),
+    p.add_argument("--ks", type=_args.int_list, default=list(DEFAULT_KS), help="comma-separated k (default: 2,10,20)")
+    p.add_argument("--stds", type=_args.float_list, default=list(DEFAULT_STDS),
                    help="comma-separated blob spreads (default: 0.01,0.3,0.4,0.5)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, KMeans and t-SNE (default: 0)")
     p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default: 30)")

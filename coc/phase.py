@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coc import _args
 from coc.validation import CocError, check_std
 
 #: The notebook's size.
@@ -134,10 +135,8 @@ def plot_phase(phase: dict):
 
 # -- command line ------------------------------------------------------------------------
 def add_arguments(p):
-    from coc.cli import _float_list
-
     p.add_argument("--backend", default="cpu", help="backend name or alias (default: cpu)")
-    p.add_argument("--stds", type=_float_list, default=list(DEFAULT_STDS),
+    p.add_argument("--stds", type=_args.float_list, default=list(DEFAULT_STDS),
                    help="comma-separated blob spreads (default: 0.01, then 0.1 to 1.5 by 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the blobs and the analysis (default: 0)")
     p.add_argument("--n-null", type=int, default=None, help="null draws of each reference")

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from coc import _args
 from coc import cells as _cells
 from coc.report import ENV_FILE, RESULTS_FILE
 
@@ -170,10 +171,8 @@ def run_cell(cell, profile, *, repeats: int, data_cache: Optional[dict] = None) 
         backend = get_backend(cell.backend)
         if data_cache and _cells.data_key(cell) not in data_cache:
             # Drop the last dataset before asking what memory is free: it is not needed now.
-            from coc._xp import free_pool
-
             data_cache.clear()
-            free_pool(backend.xp)
+            backend.release_memory()
         reason = _cells.memory_reason(cell, backend)
         if reason:
             return done("skipped", reason=reason)
@@ -194,10 +193,8 @@ def run_cell(cell, profile, *, repeats: int, data_cache: Optional[dict] = None) 
         return done("failed", reason=_failure_reason(e, backend))
     finally:
         if backend is not None:
-            from coc._xp import free_pool
-
             prepared = peak = timing = None  # noqa: F841 - drop results before freeing the pool
-            free_pool(backend.xp)
+            backend.release_memory()
 
 
 def _cached_data(cell, backend, cache):
@@ -211,11 +208,9 @@ def _cached_data(cell, backend, cache):
 
 
 def _failure_reason(e: BaseException, backend) -> str:
-    from coc._xp import oom_errors
-
     text = f"{type(e).__name__}: {e}".strip()
     try:
-        oom = backend is not None and isinstance(e, oom_errors(backend.xp))
+        oom = backend.is_out_of_memory(e) if backend is not None else isinstance(e, MemoryError)
     except Exception:  # noqa: BLE001 - a broken GPU stack must not hide the original error
         oom = isinstance(e, MemoryError)
     if oom:
@@ -299,18 +294,16 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
 
 # -- command line ---------------------------------------------------------------------------
 def add_arguments(p) -> None:
-    from coc.cli import _int_list, _str_list
-
     """Options of ``coc sweep``."""
     p.add_argument("--profile", default=_cells.DEFAULT_PROFILE,
                    help=f"named cells and limits: {', '.join(_cells.PROFILES)} (default: "
                         f"{_cells.DEFAULT_PROFILE}); the options below replace its lists")
-    p.add_argument("--backends", type=_str_list, default=None,
+    p.add_argument("--backends", type=_args.str_list, default=None,
                    help="comma-separated backends or aliases (cpu, gpu)")
-    p.add_argument("--ops", type=_str_list, default=None,
+    p.add_argument("--ops", type=_args.str_list, default=None,
                    help=f"comma-separated ops from: {', '.join(_cells.ALL_OPS)}")
-    p.add_argument("--n-samples", type=_int_list, default=None, help="comma-separated sizes")
-    p.add_argument("--dims", type=_int_list, default=None, help="comma-separated dimensions")
+    p.add_argument("--n-samples", type=_args.int_list, default=None, help="comma-separated sizes")
+    p.add_argument("--dims", type=_args.int_list, default=None, help="comma-separated dimensions")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per cell (after one warm-up)")
     p.add_argument("--out", default=None,
                    help="result folder (default: results/sweeps/<machine tag>/); a folder with "

@@ -1,6 +1,10 @@
 """The one place in coc that reads the clock, and the one that measures peak memory.
 
-Timing rule (DESIGN.md): the device is synchronized before every clock read, so a GPU
+Two readers live here and nowhere else: :func:`time_call` (measurements: the device
+synchronized before every read) and :class:`Stopwatch` (bookkeeping: how long a whole
+analysis or sweep cell took, for reports and progress estimates, never a measurement).
+
+Timing rule (the project's design contract): the device is synchronized before every clock read, so a GPU
 call is charged for the work it queued, not for the time it took to queue it. The
 benchmark functions of ``bench/`` also synchronize inside the timed function, so that
 pytest-benchmark, which reads its own clock, follows the same rule.
@@ -88,6 +92,27 @@ def time_call(
         iqr_s=iqr(times),
         result=result,
     )
+
+
+class Stopwatch:
+    """Elapsed wall time since creation, for bookkeeping (reports, progress estimates).
+
+    Not a measurement: it does not synchronize any device. Measurements go through
+    :func:`time_call`.
+
+    >>> watch = Stopwatch()
+    >>> watch.elapsed_s >= 0
+    True
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._start = clock()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the stopwatch was made."""
+        return self._clock() - self._start
 
 
 def harness_overhead(*, sync: Callable[[], None], repeats: int = 2000) -> float:
@@ -228,10 +253,5 @@ def _tracemalloc_peak(fn, backend):
 
 
 def _device_pool(backend):
-    """CuPy's default memory pool for a CuPy-array backend, else None."""
-    if not getattr(backend, "is_gpu", False):
-        return None
-    try:
-        return backend.xp.get_default_memory_pool()
-    except AttributeError:
-        return None
+    """The backend's device memory pool (CuPy's default pool), or None on the CPU."""
+    return backend.memory_pool()

@@ -57,11 +57,29 @@ def check_dtype(dtype, xp):
     return dt
 
 
+#: Largest seed: scikit-learn's ``random_state`` and NumPy's legacy seeding take 32 bits.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, *, name: str = "seed"):
+    """One rule for every seed coc takes: None, or an integer in [0, 2**32 - 1].
+
+    Returns the seed as a Python int (or None).
+    """
+    if seed is None:
+        return None
+    if not _is_int(seed) or not 0 <= int(seed) <= MAX_SEED:
+        raise CocError(f"{name} must be an integer from 0 to {MAX_SEED} (or None), got {seed!r}")
+    return int(seed)
+
+
 def check_X(X, *, xp, min_samples: int = 2):
     """Check that ``X`` is a finite 2-D float array with at least ``min_samples`` rows.
 
     Returns ``X`` as a floating ``xp`` array (float32 stays float32; anything else becomes
-    float64). The finiteness check reduces on the device and moves one count to the host.
+    float64). Values so large that squared distances between points would overflow the
+    dtype are refused too. Both checks reduce on the device and read back once (one host
+    synchronization).
     """
     X = xp.asarray(X)
     if X.ndim != 2:
@@ -75,10 +93,28 @@ def check_X(X, *, xp, min_samples: int = 2):
         raise CocError(f"X has {n} points; at least {min_samples} are needed")
     if d < 1:
         raise CocError("X has 0 columns; at least 1 is needed")
-    bad = int(xp.count_nonzero(~xp.isfinite(X).all(axis=1)))
+    finite = xp.isfinite(X)
+    n_bad = xp.count_nonzero(~finite.all(axis=1)).astype(xp.float64)
+    biggest = xp.max(xp.where(finite, xp.abs(X), 0)).astype(xp.float64)
+    bad, biggest = (float(v) for v in xp.stack([n_bad, biggest]).tolist())
     if bad:
-        raise CocError(f"X has NaN or inf in {bad} of its {n} rows")
+        raise CocError(f"X has NaN or inf in {int(bad)} of its {n} rows")
+    limit = max_magnitude(X.dtype, d, xp=xp)
+    if biggest > limit:
+        raise CocError(
+            f"X has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
+            f"{X.dtype} (keep |x| below {limit:.3g}; rescale the data)"
+        )
     return X
+
+
+def max_magnitude(dtype, dim: int, *, xp) -> float:
+    """Largest |x| for which squared distances of ``dim``-dimensional points stay finite.
+
+    |a - b|^2 <= dim * (2 max|x|)^2, and the kernels expand it as |a|^2 - 2 a.b + |b|^2,
+    so a margin of 16 keeps every term finite.
+    """
+    return float((float(xp.finfo(dtype).max) / (16.0 * max(dim, 1))) ** 0.5)
 
 
 def check_labels(labels, n_samples: int, *, xp):

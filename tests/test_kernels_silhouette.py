@@ -77,11 +77,11 @@ def test_out_of_memory_halves_the_tile(xp, monkeypatch):
     real = sil._tile_sums
     tiles, freed = [], []
 
-    def flaky(left, right, onehot, start, stop, *, xp):
+    def flaky(left, right, onehot, start, stop, *, xp, **kw):
         tiles.append(stop - start)
         if len(tiles) == 1:
             raise MemoryError("simulated out of memory")
-        return real(left, right, onehot, start, stop, xp=xp)
+        return real(left, right, onehot, start, stop, xp=xp, **kw)
 
     monkeypatch.setattr(sil, "_tile_sums", flaky)
     monkeypatch.setattr(sil, "free_pool", lambda xp: freed.append(True))
@@ -114,10 +114,10 @@ def test_peak_host_memory_at_100k_points(monkeypatch):
     real = sil._tile_sums
     tiles = []
 
-    def first_two(left, right, onehot, start, stop, *, xp):
+    def first_two(left, right, onehot, start, stop, *, xp, **kw):
         tiles.append(stop - start)
         if len(tiles) <= 2:
-            return real(left, right, onehot, start, stop, xp=xp)
+            return real(left, right, onehot, start, stop, xp=xp, **kw)
         k = onehot.shape[1]
         return xp.zeros((stop - start, k)), xp.zeros((left.shape[0] - stop, k))
 

@@ -68,14 +68,11 @@ def test_measure_peak_reads_the_device_pool_after_emptying_it():
             calls.append("total")
             return 12345
 
-    class XP:
-        @staticmethod
-        def get_default_memory_pool():
-            return Pool()
-
     class FakeGpu:
         is_gpu = True
-        xp = XP
+
+        def memory_pool(self):
+            return Pool()
 
         def synchronize(self):
             calls.append("sync")

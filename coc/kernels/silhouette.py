@@ -1,11 +1,12 @@
-"""Silhouette coefficient (Euclidean) in row tiles, on NumPy or CuPy.
+"""Silhouette coefficient (Euclidean or cosine distance) in row tiles, on NumPy or CuPy.
 
 scikit-learn's definition: for point i in cluster C, a(i) is the mean distance to the other
 points of C, b(i) the smallest mean distance to the points of another cluster, and
 s(i) = (b - a) / max(a, b); a point alone in its cluster scores 0. The distances of one tile
 of rows to the points from that tile on (the matrix is symmetric, so that is half the work)
 are summed per cluster by matrix products with a one-hot label matrix, so memory is
-O(tile * n + n * k), never n * n.
+O(tile * n + n * k), never n * n. The cosine distance ``1 - cos(a, b)`` is one matrix product
+of the L2-normalized rows, with no square root.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from coc._xp import free_pool, oom_errors
 from coc.kernels._common import row_norms_sq, tile_rows
 
 
-def silhouette_samples(X, labels, *, xp, tile=None):
+METRICS = ("euclidean", "cosine")
+
+
+def silhouette_samples(X, labels, *, xp, tile=None, metric="euclidean"):
     """Silhouette coefficient of each point.
 
     Parameters
@@ -27,23 +31,38 @@ def silhouette_samples(X, labels, *, xp, tile=None):
     tile : int, optional
         Rows per tile. By default as many as fit the scratch budget of
         :func:`coc.kernels._common.tile_rows`; halved on out-of-memory errors.
+    metric : {"euclidean", "cosine"}
+        The distance between points; ``"cosine"`` is ``1 - cos(a, b)`` (a zero row is at
+        distance 1 from every point), as scikit-learn's ``cosine_distances``.
 
     Returns
     -------
     s : xp.ndarray of shape (n_samples,)
-        In X's dtype; equals ``sklearn.metrics.silhouette_samples(X, labels)``.
+        In X's dtype; equals ``sklearn.metrics.silhouette_samples(X, labels, metric=metric)``.
     """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     n = X.shape[0]
-    # Centering leaves distances unchanged but shrinks |x|^2, which limits the cancellation
-    # in |a|^2 - 2 a.b + |b|^2 (it matters in float32 for close points).
-    X = X - X.mean(axis=0)
-    sq = row_norms_sq(X, xp=xp)[:, None]
-    ones = xp.ones_like(sq)
-    # The whole expansion |a|^2 - 2 a.b + |b|^2 as one product of augmented matrices, which
-    # saves three elementwise passes over every tile compared with sq_distances.
-    left = xp.concatenate([-2 * X, sq, ones], axis=1)
-    right = xp.concatenate([X, ones, sq], axis=1)
-    del X, sq, ones
+    if metric == "cosine":
+        # 1 - a.b of unit rows, as one product of augmented matrices [-a, 1] [b, 1]^T.
+        norms = xp.sqrt(row_norms_sq(X, xp=xp))[:, None]
+        X = X / xp.where(norms > 0, norms, 1)
+        ones = xp.ones((n, 1), dtype=X.dtype)
+        left = xp.concatenate([-X, ones], axis=1)
+        right = xp.concatenate([X, ones], axis=1)
+        del X, norms, ones
+    else:
+        # Centering leaves distances unchanged but shrinks |x|^2, which limits the
+        # cancellation in |a|^2 - 2 a.b + |b|^2 (it matters in float32 for close points).
+        X = X - X.mean(axis=0)
+        sq = row_norms_sq(X, xp=xp)[:, None]
+        ones = xp.ones_like(sq)
+        # The whole expansion |a|^2 - 2 a.b + |b|^2 as one product of augmented matrices,
+        # which saves three elementwise passes over every tile compared with sq_distances.
+        left = xp.concatenate([-2 * X, sq, ones], axis=1)
+        right = xp.concatenate([X, ones, sq], axis=1)
+        del X, sq, ones
+    root = metric == "euclidean"
     _, codes = xp.unique(labels, return_inverse=True)
     codes = codes.reshape(-1)  # NumPy 2 shapes the inverse like the input; keep it 1-D anyway
     sizes = xp.bincount(codes).astype(xp.float64)
@@ -59,7 +78,7 @@ def silhouette_samples(X, labels, *, xp, tile=None):
     while start < n:
         stop = min(start + tile, n)
         try:
-            rows_part, cols_part = _tile_sums(left, right, onehot, start, stop, xp=xp)
+            rows_part, cols_part = _tile_sums(left, right, onehot, start, stop, xp=xp, root=root)
         except oom_errors(xp):
             if tile == 1:
                 raise
@@ -101,7 +120,7 @@ def scores_from_sums(sums, codes, sizes, *, xp):
     return xp.where(ok, (b - a) / xp.where(ok, denom, 1), 0)
 
 
-def silhouette_score(X, labels, *, xp, tile=None):
+def silhouette_score(X, labels, *, xp, tile=None, metric="euclidean"):
     """Mean silhouette coefficient over all points.
 
     Parameters are those of :func:`silhouette_samples`.
@@ -111,16 +130,17 @@ def silhouette_score(X, labels, *, xp, tile=None):
     score : 0-d xp.ndarray
         In X's dtype; equals ``sklearn.metrics.silhouette_score(X, labels)``.
     """
-    return xp.mean(silhouette_samples(X, labels, xp=xp, tile=tile))
+    return xp.mean(silhouette_samples(X, labels, xp=xp, tile=tile, metric=metric))
 
 
-def _tile_sums(left, right, onehot, start, stop, *, xp):
+def _tile_sums(left, right, onehot, start, stop, *, xp, root=True):
     """Cluster sums of the distances between rows start:stop and rows start:n.
 
     Distances are symmetric, so a tile only meets the points from its first row on: the
     block to the right of the diagonal gives the sums of the tile's rows (``rows_part``) and,
     transposed, those of the later rows against the tile (``cols_part``). Half the work of
-    meeting all n points.
+    meeting all n points. ``root``: the product gives squared distances (Euclidean), so take
+    their square root; otherwise it gives the distances themselves (cosine).
     """
     rows = stop - start
     D = left[start:stop] @ right[start:].T
@@ -128,7 +148,8 @@ def _tile_sums(left, right, onehot, start, stop, *, xp):
     r = xp.arange(rows)
     D[r, r] = 0
     xp.maximum(D, 0, out=D)
-    xp.sqrt(D, out=D)
+    if root:
+        xp.sqrt(D, out=D)
     rows_part = D @ onehot[start:]
     cols_part = D[:, rows:].T @ onehot[start:stop]
     return rows_part, cols_part

@@ -1,0 +1,245 @@
+"""The backend contract: the same four operations, the same options, on every engine.
+
+Each operation's options are declared once, here, with the same names and defaults on every
+backend; an option a backend cannot honour is a :class:`~coc.validation.CocError` naming it,
+never silently dropped. Inputs are checked here, once (``check_input=True``); a caller that
+has already checked its data (the benchmark harness, the inner loops of ``coc analyze``)
+passes ``check_input=False`` and the operation runs on the data as given, as scikit-learn's
+``check_input`` does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from coc import _xp, data
+from coc.kernels._common import row_norms_sq
+from coc.validation import (
+    CocError,
+    check_labels,
+    check_n_clusters,
+    check_perplexity,
+    check_seed,
+    check_X,
+)
+
+#: Scikit-learn's KMeans defaults, as the notebook used them (one restart), made explicit.
+KMEANS_DEFAULTS = dict(n_init=1, max_iter=300, tol=1e-4)
+#: t-SNE defaults, as scikit-learn's.
+TSNE_DEFAULTS = dict(perplexity=30.0, max_iter=1000, init="pca")
+#: Distances every operation takes: KMeans runs on L2-normalized rows for ``cosine``.
+METRICS = ("euclidean", "cosine")
+#: t-SNE repulsion methods by coc's names (each backend says which it has).
+TSNE_METHODS = ("auto", "exact", "fft", "barnes_hut")
+TSNE_INITS = ("pca", "random")
+
+
+class Backend:
+    """One engine for generation, KMeans, silhouette and t-SNE.
+
+    Subclasses set ``name``, ``default_dtype``, ``tsne_methods`` (coc's method name -> the
+    algorithm the engine runs) and ``reports_progress``, and implement ``_kmeans``,
+    ``_silhouette`` and ``_tsne``, which take checked inputs and every option by name.
+
+    Attributes
+    ----------
+    name : str
+        The canonical name (``sklearn``, ``numpy``, ``cupy``, ``cuml``).
+    xp : module
+        The array namespace of this backend's arrays (``numpy`` or ``cupy``), which coc's
+        kernels take as ``xp``.
+    is_gpu : bool
+        Whether the arrays live on a CUDA device.
+    """
+
+    name: str = ""
+    default_dtype: str = "float64"
+    is_gpu: bool = False
+    #: coc's t-SNE ``method`` -> a description of what the engine runs for it.
+    tsne_methods: dict = {}
+    #: What KMeans runs, for the records.
+    kmeans_algorithm: str = ""
+    #: Whether ``tsne(progress=...)`` is honoured.
+    reports_progress: bool = False
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def __repr__(self):
+        return f"<coc backend {self.name!r}>"
+
+    # -- data and the host boundary -------------------------------------------------------
+    def uniform(self, n_samples, dim, *, seed=0, dtype=None):
+        """Points uniform in [0, 1]^dim, on this backend's device (see :func:`coc.data.uniform`)."""
+        return data.uniform(n_samples, dim, xp=self.xp, seed=check_seed(seed),
+                            dtype=dtype or self.default_dtype)
+
+    def blobs(self, n_centers, n_per_center, dim, std, *, seed=0, dtype=None):
+        """Gaussian blobs and their true labels (see :func:`coc.data.blobs`)."""
+        return data.blobs(n_centers, n_per_center, dim, std, xp=self.xp, seed=check_seed(seed),
+                          dtype=dtype or self.default_dtype)
+
+    def asarray(self, X, dtype=None):
+        """Move a host array to this backend's device (the one entrance)."""
+        return self.xp.asarray(X, dtype=dtype)
+
+    def to_numpy(self, x):
+        """Move a backend array to the host as NumPy (the one exit)."""
+        return np.asarray(x)
+
+    def synchronize(self):
+        """Wait for queued device work; a no-op on the CPU."""
+
+    # -- memory and device ------------------------------------------------------------------
+    def free_memory(self) -> int:
+        """Bytes available to a new allocation on this backend's device (host RAM on a CPU)."""
+        return _xp.free_bytes(self.xp)
+
+    def release_memory(self) -> None:
+        """Hand cached device blocks back to the driver (a no-op on the CPU)."""
+        _xp.free_pool(self.xp)
+
+    def memory_pool(self):
+        """The device memory pool whose high-water mark is this backend's peak, or None."""
+        return None
+
+    def is_out_of_memory(self, error: BaseException) -> bool:
+        """Whether ``error`` means the device (or host) ran out of memory."""
+        return isinstance(error, _xp.oom_errors(self.xp))
+
+    def device_name(self) -> str:
+        """The device this backend computes on: the GPU's name, or ``cpu``."""
+        return "cpu"
+
+    # -- operations ---------------------------------------------------------------------
+    def kmeans(self, X, n_clusters, *, seed=0, n_init=KMEANS_DEFAULTS["n_init"],
+               max_iter=KMEANS_DEFAULTS["max_iter"], tol=KMEANS_DEFAULTS["tol"],
+               metric="euclidean", check_input=True):
+        """Cluster ``X`` with k-means++ seeding and Lloyd iterations.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, dim)
+        n_clusters : int
+        seed : int or None
+        n_init : int
+            Seedings; the run with the lowest inertia is kept.
+        max_iter : int
+            Most Lloyd iterations per run.
+        tol : float or None
+            As scikit-learn means it; ``None`` runs exactly ``max_iter`` iterations.
+        metric : {"euclidean", "cosine"}
+            ``cosine`` clusters the L2-normalized rows (spherical k-means' assignment).
+        check_input : bool
+            Check ``X`` (finite 2-D floats) and the options; ``False`` for data already
+            checked (one host synchronization saved).
+
+        Returns
+        -------
+        labels : backend int array of shape (n_samples,)
+        inertia : float
+        """
+        result = self.kmeans_result(X, n_clusters, seed=seed, n_init=n_init, max_iter=max_iter,
+                                    tol=tol, metric=metric, check_input=check_input)
+        return result.labels, result.inertia
+
+    def kmeans_result(self, X, n_clusters, *, seed=0, n_init=KMEANS_DEFAULTS["n_init"],
+                      max_iter=KMEANS_DEFAULTS["max_iter"], tol=KMEANS_DEFAULTS["tol"],
+                      metric="euclidean", check_input=True):
+        """Like :meth:`kmeans`, returning a :class:`coc.kernels.kmeans.KMeansResult`
+        (labels, inertia, n_iter, centers; the centers of the normalized rows for cosine)."""
+        if check_input:
+            X = check_X(X, xp=self.xp)
+            n_clusters = check_n_clusters(n_clusters, X.shape[0])
+            seed = check_seed(seed)
+            n_init = _check_int(n_init, "n_init", 1)
+            max_iter = _check_int(max_iter, "max_iter", 1)
+            if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
+                raise CocError(f"tol must be a number >= 0 or None, got {tol!r}")
+            _check_choice(metric, METRICS, "metric")
+        if metric == "cosine":
+            X = normalize_rows(X, xp=self.xp)
+        return self._kmeans(X, n_clusters, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)
+
+    def silhouette(self, X, labels, *, metric="euclidean", check_input=True) -> float:
+        """Mean silhouette coefficient, as ``sklearn.metrics.silhouette_score``.
+
+        ``metric`` is ``euclidean`` or ``cosine`` (``1 - cos``). With ``check_input=False``
+        the labels must hold at least two distinct values and fewer than n_samples.
+        """
+        if check_input:
+            X = check_X(X, xp=self.xp)
+            labels = check_labels(labels, X.shape[0], xp=self.xp)
+            _check_choice(metric, METRICS, "metric")
+        return float(self._silhouette(X, labels, metric=metric))
+
+    def tsne(self, X, *, perplexity=TSNE_DEFAULTS["perplexity"], seed=0,
+             max_iter=TSNE_DEFAULTS["max_iter"], init=TSNE_DEFAULTS["init"], method="auto",
+             metric="euclidean", progress=None, check_input=True):
+        """A 2-D t-SNE embedding of ``X``, shape (n_samples, 2), on this backend's device.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, dim)
+        perplexity : float
+        seed : int or None
+        max_iter : int
+            Gradient steps, the 250 of early exaggeration included.
+        init : {"pca", "random"}
+        method : {"auto", "exact", "fft", "barnes_hut"}
+            The repulsion; each backend has some (:attr:`tsne_methods`), and asking for
+            another is an error naming the ones it has.
+        metric : {"euclidean", "cosine"}
+            The distance of the input's neighbourhoods.
+        progress : callable or None
+            ``progress(iteration, max_iter)`` every 50 iterations, on backends that report
+            it (:attr:`reports_progress`); elsewhere a callable is an error.
+        check_input : bool
+
+        Returns
+        -------
+        Y : backend array of shape (n_samples, 2), in X's dtype
+        """
+        if check_input:
+            X = check_X(X, xp=self.xp)
+            perplexity = check_perplexity(perplexity, X.shape[0])
+            seed = check_seed(seed)
+            max_iter = _check_int(max_iter, "max_iter", 1)
+            _check_choice(init, TSNE_INITS, "init")
+            _check_choice(metric, METRICS, "metric")
+            self._check_tsne_method(method)
+            if progress is not None and not self.reports_progress:
+                raise CocError(f"backend {self.name!r} cannot report t-SNE progress (progress=...)")
+        Y = self._tsne(X, perplexity=perplexity, seed=seed, max_iter=max_iter, init=init,
+                       method=method, metric=metric, progress=progress)
+        return Y.astype(X.dtype, copy=False)
+
+    def algorithm(self, op: str, *, method: str = "auto") -> str:
+        """What this backend runs for ``op`` (``kmeans``, ``tsne``...), for the records."""
+        if op == "kmeans":
+            return self.kmeans_algorithm
+        if op == "tsne":
+            return self.tsne_methods.get(method, "")
+        return ""
+
+    def _check_tsne_method(self, method):
+        if method not in self.tsne_methods:
+            raise CocError(f"backend {self.name!r} has no t-SNE method {method!r}; "
+                           f"it has: {', '.join(self.tsne_methods)}")
+
+
+def normalize_rows(X, *, xp):
+    """Rows scaled to unit length (zero rows stay zero): cosine distance becomes Euclidean."""
+    norms = xp.sqrt(row_norms_sq(X, xp=xp))[:, None]
+    return X / xp.where(norms > 0, norms, 1)
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise CocError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_choice(value, choices, name):
+    if value not in choices:
+        raise CocError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -1,0 +1,55 @@
+"""The ``numpy`` and ``cupy`` backends: coc's own array kernels, one code path for both."""
+from __future__ import annotations
+
+import numpy as np
+
+from coc.backends.base import Backend, normalize_rows
+from coc.kernels.kmeans import kmeans
+from coc.kernels.silhouette import silhouette_score
+from coc.kernels.tsne import tsne
+
+
+class NumpyBackend(Backend):
+    """coc's own array kernels on NumPy: the code path of the ``cupy`` backend, on the CPU."""
+
+    name = "numpy"
+    kmeans_algorithm = "k-means++, Lloyd (coc kernels)"
+    tsne_methods = {"auto": "FFT interpolation above 500 points, else exact (coc kernels)",
+                    "fft": "FFT interpolation (coc kernels)", "exact": "exact (coc kernels)"}
+    reports_progress = True
+
+    def _kmeans(self, X, n_clusters, *, seed, n_init, max_iter, tol):
+        return kmeans(X, n_clusters, xp=self.xp, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol)
+
+    def _silhouette(self, X, labels, *, metric):
+        return silhouette_score(X, labels, xp=self.xp, metric=metric)
+
+    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress):
+        if metric == "cosine":
+            # Neighbours and affinities by cosine distance: on unit rows |a - b|^2 = 2 (1 - cos),
+            # and the perplexity calibration absorbs the factor 2.
+            X = normalize_rows(X, xp=self.xp)
+        return tsne(X, xp=self.xp, perplexity=perplexity, seed=seed, max_iter=max_iter, init=init,
+                    method=method, progress=progress)
+
+
+class CupyBackend(NumpyBackend):
+    """coc's own array kernels on CuPy: any CUDA GPU, no RAPIDS needed."""
+
+    name = "cupy"
+    default_dtype = "float32"
+    is_gpu = True
+
+    def to_numpy(self, x):
+        return self.xp.asnumpy(x) if isinstance(x, self.xp.ndarray) else np.asarray(x)
+
+    def synchronize(self):
+        self.xp.cuda.get_current_stream().synchronize()
+
+    def memory_pool(self):
+        return self.xp.get_default_memory_pool()
+
+    def device_name(self) -> str:
+        dev = self.xp.cuda.Device()
+        name = self.xp.cuda.runtime.getDeviceProperties(dev.id)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
