@@ -224,3 +224,22 @@ def test_wide_data_run_on_principal_components():
     assert a.config["n_components"] == 128 and 0 < a.config["variance_kept"] <= 1
     assert a.n_clusters == 3 and adjusted_rand_score(y, a.labels_) == 1.0
     assert "principal components" in a.report()
+
+
+def test_input_checked_once_at_the_boundary(monkeypatch):
+    """Every backend call inside the analysis skips its input check (issue 12): the one check
+    of X is coc.analyze's own."""
+    import coc.backends.base as base
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a backend op re-checked its input")
+
+    monkeypatch.setattr(base, "check_X", refuse)
+    monkeypatch.setattr(base, "check_labels", refuse)
+    X, _ = _blobs(60, [[0, 0], [5, 5], [0, 5]], 0.3)
+    for name in ("sklearn", "numpy"):
+        a = coc.analyze(X, backend=name, **FAST)
+        assert a.n_clusters == 3
+    X[5, 1] = np.nan
+    with pytest.raises(coc.CocError, match="NaN"):
+        coc.analyze(X)

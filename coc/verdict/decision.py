@@ -52,7 +52,23 @@ blobs is connected, so its spectrum is smooth.
 Scale: everything runs on at most ``--max-samples`` points drawn at random (without
 replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
 backend; the small host-side statistics (projections, the kNN graph on at most
-``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy.
+``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy. Data wider than
+``MAX_COMPONENTS`` columns are analyzed on that many principal components of the subsample
+(:func:`coc.verdict.space.project`: distances change only by the discarded variance, whose
+share the report gives); float32 input is clustered in float32.
+
+Metric: ``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`): KMeans on them, the
+silhouette with ``1 - cos``, the kNN graph and the density gap with the chord between unit
+rows (the cosine's order), and the null references matched to the unit rows, then put back
+on the sphere, so that they are structureless data as the metric sees them.
+
+Degenerate data: points that are all one (or all one direction, for cosine) are a continuum
+with that reason, and no statistic runs; otherwise the candidate ks stop at the number of
+distinct points (KMeans cannot make more clusters) and below the number of points, and a
+``notes`` entry says so when that is fewer than asked.
+
+Labels: the chosen clustering of the subsample, extended to every input row by its nearest
+centre in the metric used (:func:`coc.verdict.space.assign_all`); -1 for a continuum.
 """
 from __future__ import annotations
 
@@ -150,7 +166,9 @@ def analyze(
     backend : str or coc.Backend
         Runs KMeans and the silhouette (default ``sklearn``; ``cpu`` is its alias).
     metric : {"euclidean", "cosine"}
-        The distance between points.
+        The distance between points. For ``cosine`` every statistic runs on the rows scaled
+        to unit length, and the null references are drawn to match those unit rows and
+        projected back onto the sphere (see the module docstring); an all-zero row is an error.
     k_max : int or None
         Largest candidate k (default ``min(20, n_used // 10)``); candidates are 2..k_max.
     n_null : int
@@ -167,6 +185,14 @@ def analyze(
     Returns
     -------
     Analysis
+        With ``labels_``, one label per row of ``X`` (-1 for a continuum), and ``notes``
+        saying where the data allowed less than asked (fewer ks).
+
+    Raises
+    ------
+    CocError
+        Input that is not a finite 2-D numeric array of at least ``MIN_SAMPLES`` rows, values
+        whose squared distances overflow, a bad option, or a zero row with ``cosine``.
     """
     watch = Stopwatch()
     if not isinstance(backend, Backend):
