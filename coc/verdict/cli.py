@@ -50,8 +50,6 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import matplotlib
-
     outputs = {}
     if args.plot is not None:
         outputs["--plot"] = _check_output(Path(args.plot), "--plot", PLOT_SUFFIXES, args.file)
@@ -70,7 +68,9 @@ def main(args) -> int:
     # Everything is computed before the first file is written, each file atomically.
     contents = {}
     if "--plot" in outputs:
-        matplotlib.use("Agg")
+        import matplotlib
+
+        matplotlib.use("Agg")  # only the command line chooses matplotlib's backend
         used = X if result.sample_index is None else X[result.sample_index]
         fig = plot_analysis(result, np.asarray(used, dtype=np.float64), backend=backend, seed=args.seed)
         buf = io.BytesIO()

@@ -220,7 +220,9 @@ def analyze(
     idx = subsample(n, max_samples, seed)
     Xs = metric_space(Xh if idx is None else Xh[idx], metric)
     m = Xs.shape[0]
-    n_distinct = n_distinct_rows(Xs)
+    # What the statistics see: the metric's space, on its leading axes when it is wide.
+    W, kept = (Xs, None) if d <= MAX_COMPONENTS else project(Xs, metric, MAX_COMPONENTS)
+    n_distinct = n_distinct_rows(W)
     dtype = "float32" if Xh.dtype == np.float32 else backend.default_dtype
     settings = Settings(ks=(), n_null=n_null, seed=seed, n_init=n_init, metric=metric,
                         max_samples=max_samples, progress=progress, dtype=dtype)
@@ -239,7 +241,6 @@ def analyze(
         notes.append((f"--k-max {asked} is more than these data allow" if k_max is not None
                       else "fewer candidate ks than usual") + f": k stops at {k_cap} ({why})")
     settings = dataclasses.replace(settings, ks=tuple(range(2, min(asked, k_cap) + 1)))
-    W, kept = (Xs, None) if d <= MAX_COMPONENTS else project(Xs, metric, MAX_COMPONENTS)
     # Each KMeans and silhouette call here is small; on a busy CPU the native thread pools
     # (OpenMP, BLAS) then spin against each other and run many times slower than one thread.
     context = contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1)
