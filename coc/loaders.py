@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coc.validation import CocError
+from coc.validation import CocError, max_magnitude
 
 #: Fewest points worth analyzing.
 MIN_POINTS = 10
@@ -48,7 +48,8 @@ def load_embeddings(path, *, key: str | None = None, min_points: int = MIN_POINT
         A missing or unreadable file (saying why: no such file, symlink loop, permission
         denied, a folder), an unknown suffix, a file that is not what its suffix says, a
         pickle, a header claiming more data than the file holds, an empty, non-numeric or
-        not 2-D array, NaN or inf (saying in how many rows), or fewer than ``min_points`` rows.
+        not 2-D array, NaN or inf (saying in how many rows), values so large that squared
+        distances overflow, or fewer than ``min_points`` rows.
     """
     path = Path(path)
     size = _check_readable_file(path)
@@ -86,6 +87,12 @@ def check_embeddings(X, *, name: str = "embeddings", min_points: int = MIN_POINT
         raise CocError(f"{name}: NaN or inf in {n_bad} of {X.shape[0]} rows (first at row {first})")
     if X.shape[0] < min_points:
         raise CocError(f"{name}: {X.shape[0]} points; at least {min_points} are needed")
+    # The float64 limit: every analysis may compute in float64 (float32 data cannot reach it).
+    limit = max_magnitude(np.float64, X.shape[1], xp=np)
+    biggest = float(np.max(np.abs(X)))
+    if biggest > limit:
+        raise CocError(f"{name}: values up to {biggest:.3g}: squared distances in {X.shape[1]} "
+                       f"dimensions would overflow (keep |x| below {limit:.3g}; rescale the data)")
     return X
 
 

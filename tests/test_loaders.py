@@ -291,3 +291,24 @@ def test_permission_denied_as_nobody(shared_dir, as_nobody):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("coc: error:"), result.stderr
     assert "permission denied" in lines[0]
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e160])
+def test_overflowing_magnitudes_through_the_cli(tmp_path, capsys, scale):
+    np.save(tmp_path / "big.npy", X * scale)
+    _assert_cli_error(capsys, [str(tmp_path / "big.npy")], tmp_path, match="would overflow")
+
+
+def test_overflowing_magnitudes_in_a_subprocess(tmp_path, coc_cmd):
+    """No RuntimeWarning before the one error line: the file is refused as it is loaded."""
+    np.save(tmp_path / "big.npy", X * 1e200)
+    result = coc_cmd(["analyze", tmp_path / "big.npy"])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coc: error:") and "overflow" in lines[0], result.stderr
+
+
+def test_large_safe_magnitudes_load(tmp_path):
+    np.save(tmp_path / "ok.npy", X * 1e150)
+    np.testing.assert_array_equal(load_embeddings(tmp_path / "ok.npy"), X * 1e150)
