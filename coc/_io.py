@@ -52,7 +52,8 @@ def new_file_mode() -> int:
 
 
 # -- checks before the work ------------------------------------------------------------
-def _reason(e: OSError) -> str:
+def os_reason(e: OSError) -> str:
+    """The reason of an OSError in a few lower-case words (``permission denied``)."""
     if e.errno == errno.ELOOP:
         return "symlink loop"
     return e.strerror.lower() if e.strerror else str(e)
@@ -88,13 +89,13 @@ def _check_folder(folder: Path, label: str) -> None:
     try:
         st = os.stat(p)
     except OSError as e:
-        raise CocError(f"{label}: {p}: {_reason(e)}") from None
+        raise CocError(f"{label}: {p}: {os_reason(e)}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise CocError(f"{label}: {p} exists and is not a folder")
     try:
         _probe_folder(p)
     except OSError as e:
-        raise CocError(f"{label}: cannot create files in {p} ({_reason(e)})") from None
+        raise CocError(f"{label}: cannot create files in {p} ({os_reason(e)})") from None
 
 
 def check_writable_dir(path, *, option: str = "--out") -> Path:
@@ -138,7 +139,7 @@ def check_outputs_writable(paths, option: str = "--out") -> list[Path]:
         except (FileNotFoundError, NotADirectoryError):
             st = None  # the folder check below says which part is missing or not a folder
         except OSError as e:
-            raise CocError(f"{opt} {path}: {_reason(e)}") from None
+            raise CocError(f"{opt} {path}: {os_reason(e)}") from None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise CocError(f"{opt} {path}: is a folder; give a file name")
         _check_folder(path.parent, f"{opt} {path}")
@@ -221,7 +222,7 @@ def _stage(path: Path, payload, option: str) -> str:
     except FileNotFoundError:
         st = None
     except OSError as e:
-        raise CocError(f"cannot write {path} ({option}): {_reason(e)}") from None
+        raise CocError(f"cannot write {path} ({option}): {os_reason(e)}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise CocError(f"cannot write {path} ({option}): is a folder")
     mode = stat.S_IMODE(st.st_mode) if st is not None else new_file_mode()
@@ -229,7 +230,7 @@ def _stage(path: Path, payload, option: str) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     except OSError as e:
-        raise CocError(f"cannot write {path} ({option}): {_reason(e)}") from None
+        raise CocError(f"cannot write {path} ({option}): {os_reason(e)}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             _write_payload(f, payload)
@@ -239,7 +240,7 @@ def _stage(path: Path, payload, option: str) -> str:
     except BaseException as e:
         _unlink_quietly(tmp)
         if isinstance(e, OSError):
-            raise CocError(f"cannot write {path} ({option}): {_reason(e)}") from None
+            raise CocError(f"cannot write {path} ({option}): {os_reason(e)}") from None
         raise
     return tmp
 
@@ -284,7 +285,7 @@ def _commit(staged, option_of) -> None:
             _unlink_quietly(bak)
         if isinstance(e, OSError):
             failed = staged[min(len(done), len(staged) - 1)][0]
-            raise CocError(f"cannot write {failed} ({option_of(failed)}): {_reason(e)}; "
+            raise CocError(f"cannot write {failed} ({option_of(failed)}): {os_reason(e)}; "
                            "the previous files were left in place") from None
         raise
     for bak in backups:
@@ -339,3 +340,4 @@ def atomic_save_figure(fig, path, *, option: str = "--out", **kwargs) -> Path:
     path = Path(path)
     return atomic_write_bytes(path, figure_writer(fig, path.suffix.lstrip(".") or "png", **kwargs),
                               option=option)
+

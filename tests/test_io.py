@@ -225,3 +225,43 @@ def test_read_only_folder_as_nobody(shared_dir, as_nobody):
     assert "permission denied" in lines[2]
     assert (ro / "x.json").read_bytes() == b"old"
     assert sorted(p.name for p in ro.iterdir()) == ["x.json"]
+
+
+# -- one writer per folder -------------------------------------------------------------------
+_HOLD = """
+import sys, time
+from coc._lock import FolderLock
+with FolderLock(sys.argv[1], what="coc sweep"):
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_folder_lock_refuses_a_second_process_and_names_the_holder(tmp_path):
+    from coc._lock import FolderLock
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(CocError, match=rf"in use by another coc sweep \(pid {holder.pid} on "):
+            FolderLock(tmp_path, what="coc sweep").acquire()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    with FolderLock(tmp_path) as lock:  # free once the holder is gone
+        assert lock.path.exists()
+
+
+def test_folder_lock_is_freed_when_the_holder_is_killed(tmp_path):
+    from coc._lock import FolderLock
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait(timeout=30)
+    with FolderLock(tmp_path):
+        pass
