@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,8 @@ from coc._io import (
     write_outputs,
 )
 from coc.validation import CocError
+
+REPO = str(Path(__file__).resolve().parents[1])
 
 
 def _mode(path):
@@ -79,7 +82,7 @@ def test_umask_of_a_subprocess(tmp_path):
     code = ("import os; os.umask(0o007); from coc._io import atomic_write_text; "
             f"atomic_write_text({str(tmp_path / 'x.txt')!r}, 'hi')")
     subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+                   env={**os.environ, "PYTHONPATH": REPO})
     assert _mode(tmp_path / "x.txt") == 0o660
 
 
@@ -240,7 +243,7 @@ with FolderLock(sys.argv[1], what="coc sweep"):
 def test_folder_lock_refuses_a_second_process_and_names_the_holder(tmp_path):
     from coc._lock import FolderLock
 
-    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": REPO}
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -257,7 +260,7 @@ def test_folder_lock_refuses_a_second_process_and_names_the_holder(tmp_path):
 def test_folder_lock_is_freed_when_the_holder_is_killed(tmp_path):
     from coc._lock import FolderLock
 
-    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": REPO}
     holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, env=env)
     assert holder.stdout.readline().strip() == "locked"
