@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from coc.validation import CocError, check_seed
+from coc.validation import MAX_SEED, CocError, check_seed
 
 
 def str_list(text):
@@ -48,5 +48,5 @@ def seed(text):
         raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
     try:
         return check_seed(value)
-    except CocError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    except CocError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to {MAX_SEED}, got {text}") from None

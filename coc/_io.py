@@ -141,7 +141,8 @@ def check_outputs_writable(paths, option: str = "--out") -> list[Path]:
         except OSError as e:
             raise CocError(f"{opt} {path}: {os_reason(e)}") from None
         if st is not None and stat.S_ISDIR(st.st_mode):
-            raise CocError(f"{opt} {path}: is a folder; give a file name")
+            raise CocError(f"{opt} {path}: is a folder, where a file is to be written; move it "
+                           f"away or choose another {opt}")
         _check_folder(path.parent, f"{opt} {path}")
         checked.append(path)
     return checked

@@ -66,7 +66,7 @@ def test_seed_error_is_one_line_through_argparse(capsys):
     parser.add_argument("--seed", type=_args.seed)
     with pytest.raises(SystemExit):
         parser.parse_args(["--seed", "-5"])
-    assert "seed must be an integer from 0 to" in capsys.readouterr().err
+    assert "a seed is an integer from 0 to 4294967295, got -5" in capsys.readouterr().err
     assert coc.CocError is CocError
 
 
