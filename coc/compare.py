@@ -20,7 +20,7 @@ import sys
 
 from coc._io import atomic_write_text, check_outputs_writable
 from coc.cells import row_key
-from coc.records import load_results
+from coc.records import RESULTS_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
 
@@ -55,8 +55,11 @@ def main(args) -> int:
 
 
 def _same_file(a, b) -> bool:
+    """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
+    def file_of(p):
+        return os.path.join(p, RESULTS_FILE) if os.path.isdir(p) else p
     try:
-        return os.path.samefile(a, b)
+        return os.path.samefile(file_of(a), file_of(b))
     except OSError:
         return False
 

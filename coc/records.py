@@ -196,7 +196,13 @@ _FIELD_TYPES = {
     "backend": (str,), "op": (str,), "dtype": (str,), "n_samples": (int,), "dim": (int,),
     "k": (int, type(None)), "max_iter": (int, type(None)), "status": (str,),
 }
-_TIME_FIELDS = ("median_s", "min_s", "max_s", "iqr_s")
+_TIME_FIELDS = ("median_s", "min_s", "max_s", "iqr_s", "wall_s")
+#: Fields a record may lack; where present, of these types (or null).
+_OPTIONAL_TYPES = {
+    "reason": (str,), "n_iter": (int,), "repeats": (int,), "peak_host_bytes": (int,),
+    "peak_device_bytes": (int,), "host": (str,), "started_at": (str,), "worker": (str,),
+    "device": (str,),
+}
 
 
 def check_record(rec, where: str, *, recover: str = "") -> dict:
@@ -218,8 +224,13 @@ def check_record(rec, where: str, *, recover: str = "") -> dict:
         if int in types and isinstance(value, float) and value.is_integer():
             value = rec[name] = int(value)  # 1e6 written by hand: still a size
         if isinstance(value, bool) or not isinstance(value, types):
-            raise CocError(f"{where}: field {name!r} is a {_json_type(value)} ({value!r:.40}), "
+            raise CocError(f"{where}: field {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
                            f"expected {' or '.join(_json_type_name(t) for t in types)}{tail}")
+    for name, types in _OPTIONAL_TYPES.items():
+        value = rec.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise CocError(f"{where}: field {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
+                           f"expected {_json_type_name(types[0])} or null{tail}")
     if rec["status"] not in STATUSES:
         raise CocError(f"{where}: status {rec['status']!r} is not one of {', '.join(STATUSES)}{tail}")
     for name in _TIME_FIELDS:
@@ -242,6 +253,10 @@ def _json_type(value) -> str:
     if value is None:
         return "null"
     return _json_type_name(type(value))
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _json_type_name(t) -> str:
