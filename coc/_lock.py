@@ -45,7 +45,11 @@ class FolderLock:
 
     def acquire(self) -> "FolderLock":
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except PermissionError:
+                # Someone else's lock file: flock works on a read-only descriptor too.
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
             raise CocError(f"{self.option} {self.folder}: cannot create the lock file {self.path} "
                            f"({os_reason(e)})") from None

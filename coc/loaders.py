@@ -199,6 +199,22 @@ def _check_size(path, what, shape, dtype, available: int) -> None:
             f"{path}: {what} claims shape {tuple(shape)} of {dtype} ({needed:,} bytes) but holds "
             f"only {max(available, 0):,} bytes of data: the file is truncated or corrupt"
         )
+    free = _free_memory()
+    if free is not None and needed > free:
+        raise CocError(f"{path}: {what} of shape {tuple(shape)} needs {needed / 2**30:.1f} GiB, "
+                       f"more than the {free / 2**30:.1f} GiB of memory free")
+
+
+def _free_memory():
+    """Bytes of memory free to allocate (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _read_npy(path, key):

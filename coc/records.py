@@ -99,13 +99,17 @@ def append_record(path, record: Record) -> None:
     """Append one record as one line, flushed and fsynced before returning."""
     path = Path(path)
     line = record.to_json() + "\n"
-    with open(path, "ab") as f:
-        # A crash mid-write can leave a partial last line; start on a fresh one.
-        if f.tell() > 0 and _last_byte(path) != b"\n":
-            line = "\n" + line
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "ab") as f:
+            # A crash mid-write can leave a partial last line; start on a fresh one.
+            if f.tell() > 0 and _last_byte(path) != b"\n":
+                line = "\n" + line
+            f.write(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise CocError(f"{path}: cannot append a record ({os_reason(e)}); the records written "
+                       "so far are kept: free the space or fix the file, then rerun to resume") from None
 
 
 def _last_byte(path) -> bytes:
@@ -231,6 +235,9 @@ def check_record(rec, where: str, *, recover: str = "") -> dict:
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             raise CocError(f"{where}: field {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
                            f"expected {_json_type_name(types[0])} or null{tail}")
+    for name in ("n_samples", "dim"):
+        if rec[name] < 1:
+            raise CocError(f"{where}: {name} is {rec[name]}, expected an integer >= 1{tail}")
     if rec["status"] not in STATUSES:
         raise CocError(f"{where}: status {rec['status']!r} is not one of {', '.join(STATUSES)}{tail}")
     for name in _TIME_FIELDS:
@@ -364,6 +371,8 @@ def load_results(path) -> tuple:
         if not file.is_file():
             raise CocError(f"{path}: not a result folder (no {RESULTS_FILE} in it)")
         label = path.resolve().name
+    elif not path.is_file():
+        raise CocError(f"{path}: not a regular file (a device, pipe or socket)")
     else:
         file, label = path, path.stem
     if file.suffix == ".jsonl":

@@ -312,3 +312,23 @@ def test_overflowing_magnitudes_in_a_subprocess(tmp_path, coc_cmd):
 def test_large_safe_magnitudes_load(tmp_path):
     np.save(tmp_path / "ok.npy", X * 1e150)
     np.testing.assert_array_equal(load_embeddings(tmp_path / "ok.npy"), X * 1e150)
+
+
+def test_header_claiming_more_than_memory_holds(tmp_path, capsys):
+    """A sparse file as large as its header says, twice the free memory: refused before
+    NumPy allocates it."""
+    from coc.loaders import _free_memory
+
+    free = _free_memory()
+    if free is None:
+        pytest.skip("no /proc/meminfo: free memory unknown here")
+    rows = 2 * free // (8 * 1024) + 1
+    header = _npy_header((rows, 1024))
+    path = tmp_path / "sparse.npy"
+    with open(path, "wb") as f:
+        f.write(header)
+        try:
+            f.truncate(len(header) + rows * 1024 * 8)
+        except OSError as e:
+            pytest.skip(f"this file system holds no sparse file that large: {e}")
+    _assert_cli_error(capsys, [str(path)], tmp_path, match="of memory free")

@@ -257,3 +257,15 @@ def test_help_shows_defaults_and_how_to_rerun():
     assert result.returncode == 0
     assert "(default: smoke)" in text and "(default: the profile's)" in text
     assert "never run again" in text and "--retry-failed" in text and "new --out" in text
+
+
+def test_sweep_as_nobody_after_roots_lock(shared_dir, as_nobody):
+    """A lock file left by another user is shared, not a wall: flock works read-only."""
+    out = shared_dir / "run"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    (out / ".lock").write_text("")
+    os.chmod(out / ".lock", 0o644)  # root's
+    result = as_nobody(["-m", "coc", "sweep", *TINY, "--out", str(out)], cwd=shared_dir)
+    assert result.returncode == 0, result.stderr
+    assert len(keys(out)) == 4
