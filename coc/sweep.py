@@ -16,7 +16,6 @@ task per cell (:mod:`coc.distributed`); records, resume and reports are the same
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Optional
