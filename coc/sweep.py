@@ -168,8 +168,8 @@ def add_arguments(p) -> None:
                    help=f"comma-separated ops from: {', '.join(ALL_OPS)} (default: the profile's)")
     p.add_argument("--n-samples", type=_args.int_list, default=None,
                    help="comma-separated sizes (default: the profile's)")
-    p.add_argument("--dims", type=_args.int_list, default=None,
-                   help="comma-separated dimensions (default: the profile's)")
+    p.add_argument("--dim", "--dims", dest="dims", type=_args.int_list, default=None,
+                   help="comma-separated dimensions; --dims is the same option (default: the profile's)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed repeats per cell, after one warm-up (default: the profile's, "
                         + ", ".join(f"{name} {prof.repeats}" for name, prof in PROFILES.items()) + ")")
