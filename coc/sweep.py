@@ -100,11 +100,12 @@ def make_folder(out) -> Path:
     return out
 
 
-def open_result_folder(out, *, env: dict, retry_failed: bool = False) -> set:
+def open_result_folder(out, *, env: Optional[dict], retry_failed: bool = False) -> set:
     """Check a result folder, repair a cut last record, add ``env`` to ``env.json``.
 
     Called with the folder's lock held, before any cell runs: every problem with the folder
-    is an error here, not after a cell has run. Returns the keys of the cells done.
+    is an error here, not after a cell has run. ``env=None`` only checks (and repairs).
+    Returns the keys of the cells done.
     """
     out = Path(out)
     results = out / RESULTS_FILE
@@ -112,6 +113,8 @@ def open_result_folder(out, *, env: dict, retry_failed: bool = False) -> set:
     previous = read_env(env_path)
     check_appendable(results)
     done = finished_keys(results, retry_failed=retry_failed, repair=True)
+    if env is None:
+        return done
     if previous is not None:
         # A resumed sweep keeps each machine description it ran under.
         runs = previous.get("runs", [previous])
@@ -202,19 +205,24 @@ def main(args) -> int:
     env["harness_overhead_s"] = harness_overhead(sync=lambda: None)
     out = check_writable_dir(Path(args.out or Path("results") / "sweeps" / machine_tag(env)))
     check_outputs_writable([out / TABLE_FILE, out / SCALING_FILE])
-    out = make_folder(out)
-    with FolderLock(out, name=LOCK_FILE, what="coc sweep"):
-        # Everything that can be wrong with the folder is found before a cell runs.
-        done = open_result_folder(out, env=env, retry_failed=args.retry_failed)
+    with contextlib.ExitStack() as stack:
+        if out.is_dir():
+            # A folder with a history: another sweep in it, or damaged files, is an error now,
+            # before a cluster is started or a cell runs.
+            stack.enter_context(FolderLock(out, name=LOCK_FILE, what="coc sweep"))
+            open_result_folder(out, env=None, retry_failed=args.retry_failed)
         if args.scheduler or args.workers is not None:
             cluster = connect(scheduler=args.scheduler, workers=args.workers)
         else:
             cluster = contextlib.nullcontext()
-        with cluster as client:  # a bad address is an error before anything is written
-            print(f"coc sweep: profile {profile.name}, {len(cells)} cells, {repeats} repeats -> {out}"
-                  + (f" on {client.scheduler.address}" if client is not None else ""), file=sys.stderr)
-            records = _run_cells(cells, done, out, profile=profile, repeats=repeats, client=client,
-                                 progress=not args.no_progress)
+        client = stack.enter_context(cluster)  # a bad address is an error before anything is written
+        if not out.is_dir():
+            stack.enter_context(FolderLock(make_folder(out), name=LOCK_FILE, what="coc sweep"))
+        done = open_result_folder(out, env=env, retry_failed=args.retry_failed)
+        print(f"coc sweep: profile {profile.name}, {len(cells)} cells, {repeats} repeats -> {out}"
+              + (f" on {client.scheduler.address}" if client is not None else ""), file=sys.stderr)
+        records = _run_cells(cells, done, out, profile=profile, repeats=repeats, client=client,
+                             progress=not args.no_progress)
         _report(out, env, records)
     return 0
 
