@@ -71,8 +71,10 @@ def as_nobody():
         pytest.skip(f"nobody cannot run this Python and coc: {probe.stderr.decode()[-200:]}")
 
     def run(args, *, cwd):
+        # nobody's home is root's here: matplotlib would warn that it cannot make its cache there.
+        env = {**os.environ, "PYTHONPATH": REPO, "HOME": str(cwd), "MPLCONFIGDIR": str(cwd)}
         return subprocess.run(prefix + [sys.executable, *args], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": REPO}, cwd=cwd, timeout=120)
+                              env=env, cwd=cwd, timeout=120)
     return run
 
 
