@@ -74,12 +74,13 @@ def silhouette_samples(X, labels, *, xp, tile=None, metric="euclidean"):
     if tile is None:
         tile = tile_rows(n, left.dtype.itemsize, xp=xp)
     tile = max(1, min(int(tile), n))
+    out_of_memory = oom_errors(xp)
     start = 0
     while start < n:
         stop = min(start + tile, n)
         try:
             rows_part, cols_part = _tile_sums(left, right, onehot, start, stop, xp=xp, root=root)
-        except oom_errors(xp):
+        except out_of_memory:
             if tile == 1:
                 raise
             free_pool(xp)
