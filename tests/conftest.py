@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import coc
-from coc.testing import StrictArray, strict_namespace
+from coc.testing import StrictArray, StrictNamespace, strict_namespace
 
 
 def backend_or_skip(name):
@@ -29,6 +29,13 @@ def xp(request):
     if request.param == "strict":
         return strict_namespace()
     return backend_or_skip("cupy").xp
+
+
+def skip_heavy_strict(xp, heavy=True):
+    """Skip a slow case under the strict namespace: its calls are covered by the small cases,
+    and the strict runs must stay within a minute of CI time."""
+    if heavy and isinstance(xp, StrictNamespace):
+        pytest.skip("large case: the strict namespace runs the same calls in the small cases")
 
 
 @pytest.fixture
