@@ -115,7 +115,6 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile):
     Host reads: none per iteration with ``tol=None``, one per iteration otherwise (both
     stopping rules together), and one at the end (the inertia).
     """
-    k = centers.shape[0]
     check = tol is not None
     # On NumPy reading a flag costs nothing, so empty clusters are handled only when present,
     # and the cluster sums follow the points that changed cluster; on a device the relocation
@@ -210,7 +209,7 @@ def _assign_host(X, x_sq, centers, *, tile, sums=False, previous=None):
     min_sq = np.empty(n, dtype=dt)
     old_labels = totals = counts = None
     if sums and previous is not None:
-        old_labels, totals, counts = (a.copy() for a in previous)
+        old_labels, totals, counts = previous[0], previous[1].copy(), previous[2].copy()
     elif sums:
         totals = np.zeros(centers.shape)
     G_rows = np.empty((rows, k), dtype=dt)
