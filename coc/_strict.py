@@ -197,11 +197,23 @@ class StrictArray:
     def __array__(self, *args, **kwargs):
         raise TypeError(_REFUSED)
 
+    # As CuPy's: a NumPy ufunc or function called on a device array runs CuPy's (here, this
+    # namespace's) where there is one, and is a TypeError where there is none.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        raise TypeError(f"numpy.{ufunc.__name__} called on a device array: use xp.{ufunc.__name__}")
+        if method != "__call__" or ufunc.__name__ not in api.UFUNCS:
+            return NotImplemented
+        return getattr(self._ns, ufunc.__name__)(*inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        raise TypeError(f"numpy.{func.__name__} called on a device array: use xp.{func.__name__}")
+        target = self._ns
+        submodule = func.__module__.split(".")[1:2]
+        if submodule:
+            target = getattr(self._ns, submodule[0], None)
+        try:
+            implementation = getattr(target, func.__name__)
+        except AttributeError:
+            return NotImplemented
+        return implementation(*args, **kwargs)
 
     def __getattr__(self, name):
         if name in NDARRAY_ATTRIBUTES:

@@ -161,3 +161,24 @@ def test_device_relocation_uses_no_sort():
     X = xp.asarray(np.repeat(np.random.default_rng(8).random((4, 5)), 25, axis=0))
     res = km.kmeans(X, 6, xp=xp, seed=0, max_iter=3, tol=None)
     assert np.isfinite(to_host(res.centers)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
+    X = data.uniform(3000, 6, xp=np, seed=11, dtype=dtype)
+    centers = X[[5, 9, 9, 40]].copy()  # two equal centers: every point near them is a tie
+    x_sq = row_norms_sq(X, xp=np)
+    labels, min_sq, sums, counts = km._assign_host(X, x_sq, centers, tile=300, sums=True)
+    d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, d2.argmin(axis=1))  # ties go to the lower index
+    assert not (labels == 2).any()
+    np.testing.assert_allclose(min_sq, d2.min(axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=4))
+    np.testing.assert_allclose(sums, [X[labels == j].sum(axis=0) for j in range(4)], rtol=1e-5)
+    # the update from previous labels gives the sums computed afresh
+    moved = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True,
+                            previous=(labels, sums, counts))
+    fresh = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True)
+    np.testing.assert_array_equal(moved[0], fresh[0])
+    np.testing.assert_array_equal(moved[3], fresh[3])
+    np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)

@@ -88,10 +88,13 @@ def test_computes_like_numpy(xp, a):
 def test_numpy_refuses_its_arrays(a):
     with pytest.raises(TypeError, match="Implicit conversion"):
         np.asarray(a)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.array([a, a])
     with pytest.raises(TypeError):
-        np.sqrt(a)
-    with pytest.raises(TypeError):
-        np.mean(a)
+        np.nanpercentile(a, 50)  # NumPy's function, which CuPy does not dispatch
+    # as CuPy's arrays, it dispatches NumPy ufuncs and functions CuPy has to the device
+    assert isinstance(np.sqrt(a), StrictArray) and isinstance(np.mean(a), StrictArray)
+    assert isinstance(np.float32(2) * a, StrictArray)
 
 
 def test_its_functions_and_operators_refuse_numpy_arrays(xp, a):

@@ -216,8 +216,7 @@ def _assign_host(X, x_sq, centers, *, tile, sums=False, previous=None):
     G_buf = np.empty((k, rows), dtype=dt)
     equal_buf = np.empty((k, rows), dtype=bool)
     onehot_buf = np.empty((k, rows), dtype=dt)
-    index = np.arange(k, dtype=dt)
-    ones = np.ones(k, dtype=dt)
+    index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         m = stop - start
@@ -233,10 +232,11 @@ def _assign_host(X, x_sq, centers, *, tile, sums=False, previous=None):
         onehot = onehot_buf[:, :m]
         np.copyto(onehot, np.equal(G, best, out=equal_buf[:, :m]))
         lab = labels[start:stop]
-        lab[...] = index @ onehot
-        if (ones @ onehot != 1).any():
+        lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
+        lab[...] = lab_and_hits[0]
+        if (lab_and_hits[1] != 1).any():
             lab[...] = np.argmin(G, axis=0)  # a tie: argmin's choice, and its one-hot
-            np.copyto(onehot, index[:, None] == lab)
+            np.copyto(onehot, index_and_ones[0][:, None] == lab)
         best += x_sq[start:stop]
         np.maximum(best, 0, out=best)
         if sums and old_labels is None:
