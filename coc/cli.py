@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from coc import __version__
 from coc.validation import CocError
 
 #: command name -> (module, one-line help)
@@ -19,7 +20,7 @@ COMMANDS = {
     "experiment": ("coc.experiment", "run the notebook's experiment (silhouette table, t-SNE picture)"),
     "sweep": ("coc.sweep", "time (backend, op, n_samples, dim) cells; resumable"),
     "compare": ("coc.compare", "speedup table between two result folders or pytest-benchmark files"),
-    "analyze": ("coc.analyze", "verdict on your embeddings: clustered (how many) or continuum"),
+    "analyze": ("coc.verdict.cli", "verdict on your embeddings: clustered (how many) or continuum"),
     "phase": ("coc.phase", "the transition from clusters to continuum as blob spread grows"),
 }
 
@@ -32,8 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from coc import __version__
-
     parser = _Parser(prog="coc", description="Do these embeddings form clusters, or a continuum?")
     parser.add_argument("--version", action="version", version=f"coc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -15,10 +15,14 @@ different iteration budgets (``max_iter``), the row says so, because the work di
 """
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
-from coc.report import BASELINE, _backend_order, format_seconds, load_results
+from coc._io import atomic_write_text, check_outputs_writable
+from coc.cells import row_key
+from coc.records import RESULTS_FILE, load_results
+from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
+from coc.validation import CocError
 
 
 def add_arguments(p) -> None:
@@ -32,36 +36,48 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     """Run ``coc compare``; returns the exit status."""
-    from coc._io import atomic_write_text, check_writable_dir
-
     if args.out:
-        check_writable_dir(Path(args.out).parent)
+        check_outputs_writable([args.out])
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
-    if label_a == label_b:
-        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
-    text = compare_markdown(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline)
+    title = None
+    if _same_file(args.a, args.b):
+        title = (f"# {label_a}: one run against itself (A and B are both {args.a}), "
+                 "its backends side by side")
+    elif label_a == label_b:  # two runs of one name: their paths tell them apart
+        label_a, label_b = str(args.a), str(args.b)
+    text = compare_markdown(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline, title=title)
     print(text, end="")
     if args.out:
-        atomic_write_text(args.out, text)
+        atomic_write_text(args.out, text, option="--out")
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
-def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
+def _same_file(a, b) -> bool:
+    """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
+    def file_of(p):
+        return os.path.join(p, RESULTS_FILE) if os.path.isdir(p) else p
+    try:
+        return os.path.samefile(file_of(a), file_of(b))
+    except OSError:
+        return False
+
+
+def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> str:
     """The markdown speedup table of the cells runs ``a`` and ``b`` (lists of records) share.
+
+    ``title`` replaces the first line (``# label_a (A) vs label_b (B)``).
 
     Raises
     ------
     CocError
         When ``baseline`` is not one of A's backends, or the runs share no cell.
     """
-    from coc.validation import CocError
-
     a_ok = [r for r in a if r.get("status") == "ok" and r.get("median_s")]
     b_ok = [r for r in b if r.get("status") == "ok" and r.get("median_s")]
-    a_backends = _backend_order(a_ok)
-    b_backends = _backend_order(b_ok)
+    a_backends = backend_order(a_ok)
+    b_backends = backend_order(b_ok)
     if not a_backends or not b_backends:
         empty = label_a if not a_backends else label_b
         raise CocError(f"{empty} has no finished (ok) cells to compare")
@@ -74,18 +90,18 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
     def rows_of(records):
         rows = {}
         for r in records:
-            key = (r["op"], r["n_samples"], r["dim"], r.get("dtype"), r.get("k"))
+            key = row_key(r, ignore=("max_iter",))  # (op, n_samples, dim, k, dtype)
             rows.setdefault(key, {})[r["backend"]] = r
         return rows
 
     rows_a, rows_b = rows_of(a_ok), rows_of(b_ok)
-    shared = sorted(set(rows_a) & set(rows_b), key=lambda k: (_op_rank(k[0]), k[0], k[1], k[2], str(k[3])))
+    shared = sorted(set(rows_a) & set(rows_b), key=lambda k: (_op_rank(k[0]), k[0], k[1], k[2], str(k[3:])))
     if not shared:
         raise CocError(f"{label_a} and {label_b} share no finished cell (same op, n_samples, dim, dtype, k)")
 
     time_cols = [("A", be) for be in a_backends] + [("B", be) for be in b_backends]
     lines = [
-        f"# {label_a} (A) vs {label_b} (B)",
+        title or f"# {label_a} (A) vs {label_b} (B)",
         "",
         f"Median time per cell; speedup = A:{baseline}'s time / B's time (>1: B is faster).",
         "",
@@ -112,7 +128,7 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
         op = key[0] + (" †" if len(iters) > 1 else "")
         if len(iters) > 1:
             notes.append(key)
-        lines.append(f"| {op} | {key[1]:,} | {key[2]} | {key[3]} | " + " | ".join(times + speedups) + " |")
+        lines.append(f"| {op} | {key[1]:,} | {key[2]} | {key[4]} | " + " | ".join(times + speedups) + " |")
     if notes:
         lines += ["", "† the runs used different iteration budgets (max_iter) for this cell: unequal work."]
     only_a = len(set(rows_a) - set(rows_b))
@@ -122,6 +138,4 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
 
 
 def _op_rank(op):
-    from coc.report import _OP_ORDER
-
-    return _OP_ORDER.get(op, 99)
+    return OP_ORDER.get(op, 99)
