@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 
 import numpy as np
+import psutil
 
 from coc import _cupy_api as api
 
@@ -402,11 +402,7 @@ class _MemoryPool:
     def used_bytes(self):
         return 0
 
-    def total_bytes(self):
-        return 0
-
-    def free_bytes(self):
-        return 0
+    total_bytes = free_bytes = used_bytes
 
 
 class OutOfMemoryError(MemoryError):
@@ -423,13 +419,13 @@ class _Stream:
 
 
 class _Device:
-    id = 0
+    """``cupy.cuda.Device``: device 0; its ``synchronize`` is not counted (coc syncs streams)."""
 
     def __init__(self, device=0):
         self.id = int(device)
 
     def synchronize(self):
-        """A no-op here (NumPy has no queue); not counted, as coc syncs through the stream."""
+        """A no-op here: NumPy has no queue."""
 
 
 class _Cuda:
@@ -447,11 +443,5 @@ class _Cuda:
 
 def _mem_get_info():
     """``(free, total)`` bytes: the host's available and total memory."""
-    try:
-        import psutil
-
-        vm = psutil.virtual_memory()
-        return int(vm.available), int(vm.total)
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        page = os.sysconf("SC_PAGE_SIZE")
-        return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
+    vm = psutil.virtual_memory()
+    return int(vm.available), int(vm.total)
