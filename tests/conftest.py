@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import coc
+from coc.testing import StrictArray, StrictNamespace, strict_namespace
 
 #: The checkout under test: subprocesses import coc from here.
 REPO = str(Path(__file__).resolve().parents[1])
@@ -19,16 +20,28 @@ def backend_or_skip(name):
 
 
 def to_host(a):
-    """A NumPy copy of a NumPy or CuPy array (tests compare on the host)."""
-    return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)
+    """A NumPy copy of a NumPy, CuPy or strict-namespace array (tests compare on the host)."""
+    if isinstance(a, StrictArray) or type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
 
 
-@pytest.fixture(params=["numpy", "cupy"])
+@pytest.fixture(params=["numpy", "strict", "cupy"])
 def xp(request):
-    """The kernels' array namespace: NumPy always, CuPy where a CUDA device is usable."""
+    """The kernels' array namespace: NumPy; coc.testing's strict namespace (CuPy's API and
+    host-sync rules on NumPy, so the GPU path runs in CI); CuPy where a CUDA device is usable."""
     if request.param == "numpy":
         return np
+    if request.param == "strict":
+        return strict_namespace()
     return backend_or_skip("cupy").xp
+
+
+def skip_heavy_strict(xp, heavy=True):
+    """Skip a slow case under the strict namespace: its calls are covered by the small cases,
+    and the strict runs must stay within a minute of CI time."""
+    if heavy and isinstance(xp, StrictNamespace):
+        pytest.skip("large case: the strict namespace runs the same calls in the small cases")
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def test_input_checked_once_at_the_boundary(monkeypatch):
         raise AssertionError("a backend op re-checked its input")
 
     monkeypatch.setattr(base, "check_X", refuse)
-    monkeypatch.setattr(base, "check_labels", refuse)
+    monkeypatch.setattr(base, "check_X_and_labels", refuse)  # the silhouette's check of both
     X, _ = _blobs(60, [[0, 0], [5, 5], [0, 5]], 0.3)
     for name in ("sklearn", "numpy"):
         a = coc.analyze(X, backend=name, **FAST)
