@@ -32,7 +32,8 @@ from threadpoolctl import threadpool_limits
 import coc
 from coc import scenarios
 from coc.timing import Stopwatch
-from coc.analyze import DEFAULT_N_NULL, analyze
+from coc.verdict import analyze
+from coc.verdict.decision import DEFAULT_N_NULL
 
 K_MAX = 10
 METHODS = ("coc", "Gap/pc", "silhouette max")
@@ -84,28 +85,39 @@ def coc_count(X, backend, *, n_null, seed):
     return 1 if a.verdict == "continuum" else int(a.n_clusters)
 
 
-def run(draws, *, extra_draws, n_null, n_ref, n_init, progress=True):
+def _case(job):
+    """Every draw of one case: the three estimates of each."""
+    case_no, key, n_draws, n_null, n_ref, n_init = job
+    title, make = {**scenarios.TIBSHIRANI, **scenarios.EXTRA}[key]
     backend = coc.get_backend("cpu")
-    cases = [(key, *scenarios.TIBSHIRANI[key], draws) for key in scenarios.TIBSHIRANI]
-    cases += [(key, *scenarios.EXTRA[key], extra_draws) for key in scenarios.EXTRA]
-    out = []
-    watch = Stopwatch()
-    for case_no, (key, title, make, n_draws) in enumerate(cases):
-        est = {m: [] for m in METHODS}
-        truth = None
+    est = {m: [] for m in METHODS}
+    truth = X = None
+    with threadpool_limits(limits=1):
         for i in range(n_draws):
             X, truth = make(np.random.default_rng([2001, case_no, i]))
             est["coc"].append(coc_count(X, backend, n_null=n_null, seed=i))
             k_gap, k_sil = gap_pc(X, n_ref=n_ref, n_init=n_init, seed=i)
             est["Gap/pc"].append(k_gap)
             est["silhouette max"].append(k_sil)
-            if progress:
-                print(f"\r{key} {i + 1}/{n_draws} {watch.elapsed_s:.0f} s", end="", file=sys.stderr)
-        out.append({"case": key, "title": title, "truth": truth, "n_samples": int(X.shape[0]),
-                    "dim": int(X.shape[1]), "draws": n_draws, "estimates": est,
-                    "right": {m: sum(k == truth for k in est[m]) for m in METHODS}})
-    if progress:
-        print(file=sys.stderr)
+    print(f"{key}: {n_draws} draws done", file=sys.stderr, flush=True)
+    return {"case": key, "title": title, "truth": truth, "n_samples": int(X.shape[0]),
+            "dim": int(X.shape[1]), "draws": n_draws, "estimates": est,
+            "right": {m: sum(k == truth for k in est[m]) for m in METHODS}}
+
+
+def run(draws, *, extra_draws, n_null, n_ref, n_init, jobs=1):
+    """Every case, each in one job; a case's seeds do not depend on the others."""
+    keys = list(scenarios.TIBSHIRANI) + list(scenarios.EXTRA)
+    todo = [(no, key, draws if key in scenarios.TIBSHIRANI else extra_draws, n_null, n_ref, n_init)
+            for no, key in enumerate(keys)]
+    watch = Stopwatch()
+    if jobs == 1:
+        out = [_case(job) for job in todo]
+    else:
+        from multiprocessing import Pool
+
+        with Pool(jobs) as pool:
+            out = pool.map(_case, todo, chunksize=1)
     return out, watch.elapsed_s
 
 
@@ -132,12 +144,12 @@ def main(argv=None) -> int:
                    help="coc's null draws of each reference")
     p.add_argument("--n-ref", type=int, default=20, help="Gap/pc reference sets")
     p.add_argument("--n-init", type=int, default=5, help="Gap/pc KMeans restarts")
+    p.add_argument("--jobs", type=int, default=1, help="cases run in this many processes")
     p.add_argument("--out", default="results/count/")
     args = p.parse_args(argv)
     extra = args.extra_draws if args.extra_draws is not None else max(1, args.draws // 5)
-    with threadpool_limits(limits=1):
-        rows, elapsed = run(args.draws, extra_draws=extra, n_null=args.n_null, n_ref=args.n_ref,
-                            n_init=args.n_init)
+    rows, elapsed = run(args.draws, extra_draws=extra, n_null=args.n_null, n_ref=args.n_ref,
+                        n_init=args.n_init, jobs=args.jobs)
     text = table(rows)
     cmd = (f"python bench/count_scenarios.py --draws {args.draws} --extra-draws {extra} "
            f"--n-null {args.n_null} --n-ref {args.n_ref} --n-init {args.n_init} --out {args.out}")
