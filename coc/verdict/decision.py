@@ -53,15 +53,19 @@ The decision takes four steps, each against the stricter of the two references:
    their ratio lies below every null ratio and below ``GAP_FRACTION`` times the mean of the
    stricter null (the lower one). Otherwise: **continuum** (a manifold, or a non-Gaussian
    blob without gaps).
-4. **Thin manifolds, along the manifold** (:mod:`coc.verdict.manifold`). A curve or a sheet
-   in many dimensions leaves the plane of step 3, crossing it fast in places and slowly in
-   others, which looks like a dip. When at least ``MIN_SIGNAL_DIMENSION`` principal components
-   stand above the noise (the Marchenko-Pastur edge of the median eigenvalue) and the points
-   fill locally at most ``THIN_DIMENSION`` of them (median participation ratio of local PCA),
-   the density ratio of step 3 is measured again in that signal subspace, density from the
-   10th neighbor with the local dimension as exponent, on the data and on every null draw,
-   and the clusters must beat the nulls there too; otherwise: **continuum**. Blobs are not
-   thin (they fill every signal direction locally), so this step leaves them to step 3.
+4. **Thin manifolds, along the manifold** (:mod:`coc.verdict.count`,
+   :mod:`coc.verdict.manifold`). A curve or a sheet in many dimensions leaves the plane of
+   step 3, crossing it fast in places and slowly in others, which looks like a dip. When at
+   least ``MIN_SIGNAL_DIMENSION`` principal components stand above the noise (the
+   Marchenko-Pastur edge of the median eigenvalue; in 2 or 3 dimensions every direction
+   counts) and the points fill locally at most ``THIN_DIMENSION`` of them (median
+   participation ratio of local PCA over neighbourhoods of a fifth of the points), the density
+   ratio of step 3 is measured again in that signal subspace, density from the 10th neighbor
+   with the local dimension as exponent, on the data and on every null draw, and the clusters
+   must beat the nulls there too; otherwise: **continuum** (a curve in 32 to 256 dimensions,
+   a sheet in 64, a swiss roll). Blobs in many dimensions are not thin (they fill every
+   signal direction locally), so this step leaves them to step 3; separated clusters pass it
+   as they pass step 3.
 
 The spectrum of the normalized Laplacian of the k-nearest-neighbor graph is reported as
 evidence but does not vote: the kNN graph of heavily overlapping blobs is connected, so its
