@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of coc: the cells of a named profile (``coc.cells.PROFILES``).
+"""pytest-benchmark suite of coc: the cells of a named profile (``coc.profiles.PROFILES``).
 
     pytest bench                                  # smoke profile: seconds on a 2-core CPU
     pytest bench --coc-profile laptop             # or COC_BENCH_PROFILE=laptop
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from coc.cells import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
+from coc.profiles import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
 
 
 def pytest_addoption(parser):

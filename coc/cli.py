@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from coc import __version__
 from coc.validation import CocError
 
 #: command name -> (module, one-line help)
@@ -32,8 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from coc import __version__
-
     parser = _Parser(prog="coc", description="Do these embeddings form clusters, or a continuum?")
     parser.add_argument("--version", action="version", version=f"coc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

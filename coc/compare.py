@@ -18,7 +18,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from coc.report import BASELINE, _backend_order, format_seconds, load_results
+from coc._io import atomic_write_text, check_writable_dir
+from coc.cells import row_key
+from coc.records import load_results
+from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
+from coc.validation import CocError
 
 
 def add_arguments(p) -> None:
@@ -32,8 +36,6 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     """Run ``coc compare``; returns the exit status."""
-    from coc._io import atomic_write_text, check_writable_dir
-
     if args.out:
         check_writable_dir(Path(args.out).parent)
     a, label_a = load_results(args.a)
@@ -56,12 +58,10 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
     CocError
         When ``baseline`` is not one of A's backends, or the runs share no cell.
     """
-    from coc.validation import CocError
-
     a_ok = [r for r in a if r.get("status") == "ok" and r.get("median_s")]
     b_ok = [r for r in b if r.get("status") == "ok" and r.get("median_s")]
-    a_backends = _backend_order(a_ok)
-    b_backends = _backend_order(b_ok)
+    a_backends = backend_order(a_ok)
+    b_backends = backend_order(b_ok)
     if not a_backends or not b_backends:
         empty = label_a if not a_backends else label_b
         raise CocError(f"{empty} has no finished (ok) cells to compare")
@@ -74,12 +74,12 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
     def rows_of(records):
         rows = {}
         for r in records:
-            key = (r["op"], r["n_samples"], r["dim"], r.get("dtype"), r.get("k"))
+            key = row_key(r, ignore=("max_iter",))  # (op, n_samples, dim, k, dtype)
             rows.setdefault(key, {})[r["backend"]] = r
         return rows
 
     rows_a, rows_b = rows_of(a_ok), rows_of(b_ok)
-    shared = sorted(set(rows_a) & set(rows_b), key=lambda k: (_op_rank(k[0]), k[0], k[1], k[2], str(k[3])))
+    shared = sorted(set(rows_a) & set(rows_b), key=lambda k: (_op_rank(k[0]), k[0], k[1], k[2], str(k[3:])))
     if not shared:
         raise CocError(f"{label_a} and {label_b} share no finished cell (same op, n_samples, dim, dtype, k)")
 
@@ -112,7 +112,7 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
         op = key[0] + (" †" if len(iters) > 1 else "")
         if len(iters) > 1:
             notes.append(key)
-        lines.append(f"| {op} | {key[1]:,} | {key[2]} | {key[3]} | " + " | ".join(times + speedups) + " |")
+        lines.append(f"| {op} | {key[1]:,} | {key[2]} | {key[4]} | " + " | ".join(times + speedups) + " |")
     if notes:
         lines += ["", "† the runs used different iteration budgets (max_iter) for this cell: unequal work."]
     only_a = len(set(rows_a) - set(rows_b))
@@ -122,6 +122,4 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
 
 
 def _op_rank(op):
-    from coc.report import _OP_ORDER
-
-    return _OP_ORDER.get(op, 99)
+    return OP_ORDER.get(op, 99)

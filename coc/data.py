@@ -8,7 +8,7 @@ draws are made in float64 and cast, so float32 and float64 data agree to roundin
 from __future__ import annotations
 
 from coc._xp import is_numpy, rng
-from coc.validation import check_dim, check_n_samples, check_std
+from coc.validation import check_dim, check_dtype, check_n_samples, check_std
 
 
 def uniform(n_samples: int, dim: int, *, xp, seed=0, dtype="float64"):
@@ -60,8 +60,6 @@ def blobs(n_centers: int, n_per_center: int, dim: int, std: float, *, xp, seed=0
 
 
 def _draw(method, shape, *, xp, dtype):
-    from coc.validation import check_dtype
-
     dt = check_dtype(dtype, xp)
     if is_numpy(xp):
         return method(shape).astype(dt, copy=False)

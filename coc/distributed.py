@@ -5,7 +5,7 @@ starts a local cluster on this machine (``LocalCUDACluster``, one worker per GPU
 dask-cuda imports and a GPU is present; else ``LocalCluster`` with N worker processes).
 
 Each cell runs whole on one worker (data, warm-up and repeats, through
-:func:`coc.sweep.run_cell`), so its times compare with an in-process run. A GPU cell asks
+:func:`coc.runner.run_cell`), so its times compare with an in-process run. A GPU cell asks
 for the resource ``GPU: 1`` (where some worker offers it), so two cells never share a card;
 a CPU cell limits BLAS and OpenMP to its worker's share of its host's cores (threadpoolctl).
 Records go back to the caller's ``record`` callback, which appends them to
@@ -22,6 +22,9 @@ import os
 import sys
 import uuid
 
+from coc.backends import backend_kind, cupy_status
+from coc.records import Record
+from coc.runner import failure_reason, run_cell
 from coc.validation import CocError
 
 #: Scheduler settings of the local cluster: one retry after a worker dies, and no cell
@@ -94,8 +97,6 @@ def _local_gpu_count() -> int:
         import dask_cuda  # noqa: F401
     except ImportError:
         return 0
-    from coc.backends import cupy_status
-
     cupy, reason = cupy_status()
     return 0 if reason else int(cupy.cuda.runtime.getDeviceCount())
 
@@ -107,15 +108,12 @@ def run_cells(client, cells, *, profile, repeats: int, record) -> None:
     ----------
     client : dask.distributed.Client
     cells : list of coc.cells.Cell
-    profile : coc.cells.Profile
+    profile : coc.profiles.Profile
     repeats : int
     record : callable
-        Called with each :class:`coc.sweep.Record`, in the order the cells finish.
+        Called with each :class:`coc.records.Record`, in the order the cells finish.
     """
     from dask.distributed import as_completed
-
-    from coc.cells import backend_kind
-    from coc.sweep import Record, _failure_reason
 
     facts = client.run(_worker_facts)  # {address: {"host", "cores", "nthreads", "resources"}}
     shares = _blas_shares(facts)
@@ -138,19 +136,16 @@ def run_cells(client, cells, *, profile, repeats: int, record) -> None:
         if fut.status == "finished":
             rec = fut.result()
         else:
-            reason = "cancelled" if fut.status == "cancelled" else _failure_reason(fut.exception(), None)
-            rec = Record.for_cell(cell, "failed", reason=reason, repeats=repeats)
+            reason = "cancelled" if fut.status == "cancelled" else failure_reason(fut.exception())
+            rec = Record(cell, "failed", reason=reason, repeats=repeats)
         fut.release()
         record(rec)
 
 
 def run_one_cell(cell, profile, repeats: int, shares: dict):
-    """On a worker: :func:`coc.sweep.run_cell` with BLAS/OpenMP limited to this worker's share."""
+    """On a worker: :func:`coc.runner.run_cell` with BLAS/OpenMP limited to this worker's share."""
     from dask.distributed import get_worker
     from threadpoolctl import threadpool_limits
-
-    from coc.cells import backend_kind
-    from coc.sweep import run_cell
 
     worker = get_worker()
     threads = shares.get(worker.address) or worker.state.nthreads
@@ -184,8 +179,6 @@ def _blas_shares(facts: dict) -> dict:
 
 def _device_name():
     """The worker's current CUDA device, as ``cuda:<visible id> <name>``; None without one."""
-    from coc.backends import cupy_status
-
     cupy, reason = cupy_status()
     if reason:
         return None

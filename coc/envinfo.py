@@ -1,17 +1,20 @@
 """What machine a result came from: CPU, BLAS, GPU, package versions, git commit.
 
-Written once per sweep as ``env.json`` (DESIGN.md, "Timing rules"). Every probe is
+Written once per sweep as ``env.json`` (the design contract's timing rules: record the machine). Every probe is
 best-effort: what cannot be read here is recorded as null, never an error.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import platform
 import re
 import socket
 import subprocess
 from pathlib import Path
+
+import coc
+from coc.backends import cupy_status
+from coc.timing import timestamp
 
 PACKAGES = (
     "coc", "numpy", "scipy", "scikit-learn", "threadpoolctl", "matplotlib", "tqdm", "psutil",
@@ -33,7 +36,7 @@ def collect_env() -> dict:
     """
     gpu, gpu_reason = gpu_info()
     return {
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": timestamp(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -83,8 +86,6 @@ def blas_info() -> list:
 
 def gpu_info():
     """``(info, None)`` for CUDA device 0 through CuPy, or ``(None, reason)``."""
-    from coc.backends import cupy_status
-
     cupy, reason = cupy_status()
     if reason:
         return None, reason
@@ -122,8 +123,6 @@ def package_versions() -> dict:
         except metadata.PackageNotFoundError:
             continue
     if "coc" not in out:
-        import coc
-
         out["coc"] = coc.__version__
     return out
 

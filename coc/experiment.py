@@ -7,11 +7,16 @@ operations; the numbers come from :mod:`coc.backends`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from tqdm.auto import tqdm
 
 from coc import _args
+from coc._io import atomic_save_figure, atomic_write_text, check_writable_dir
+from coc.backends import get_backend
 from coc.validation import CocError, check_dim, check_n_clusters, check_n_samples, check_perplexity, check_std
 
 #: The notebook's settings.
@@ -51,12 +56,17 @@ class ExperimentResult:
     def scenarios(self) -> list[str]:
         return list(dict.fromkeys(r.scenario for r in self.rows))
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """``config``, ``best_k`` and ``rows`` (one dict per (scenario, k)), JSON-ready."""
         return {
             "config": self.config,
             "best_k": self.best_k(),
             "rows": [dataclasses.asdict(r) for r in self.rows],
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON document (the content of ``experiment.json``)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def table_markdown(self) -> str:
         """The silhouette table: one row per scenario, one column per k, and the best k."""
@@ -156,15 +166,16 @@ def run_experiment(
 
 
 def plot_tsne(result: ExperimentResult):
-    """One t-SNE panel per scenario, colored by true blob, titled with its best k."""
-    import matplotlib
+    """One t-SNE panel per scenario, colored by true blob, titled with its best k.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns a matplotlib Figure, made without pyplot (no backend is chosen, nothing global).
+    """
+    from matplotlib.figure import Figure
 
     names = [s for s in result.scenarios() if s in result.embeddings]
     best = result.best_k()
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.9), squeeze=False)
+    fig = Figure(figsize=(3.6 * len(names), 3.9))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         Y, y = result.embeddings[name], result.true_labels[name]
         if y is None:
@@ -197,8 +208,6 @@ def report_markdown(result: ExperimentResult) -> str:
 
 
 def _progress(total, *, enabled):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, disable=not enabled, unit="step", leave=False)
 
 
@@ -219,11 +228,6 @@ def add_arguments(p):
 
 def main(args) -> int:
     """``coc experiment``: run, print the table, then write the three files atomically."""
-    from pathlib import Path
-
-    from coc._io import atomic_save_figure, atomic_write_json, atomic_write_text, check_writable_dir
-    from coc.backends import get_backend
-
     backend = get_backend(args.backend)
     out = check_writable_dir(Path(args.out or f"results/experiment/{backend.name}"))
     result = run_experiment(
@@ -235,6 +239,6 @@ def main(args) -> int:
     # Everything is computed before the first file is written, and each write is atomic.
     atomic_save_figure(fig, out / "tsne.png", dpi=110)
     atomic_write_text(out / "experiment.md", report_markdown(result))
-    atomic_write_json(out / "experiment.json", result.to_json())
+    atomic_write_text(out / "experiment.json", result.to_json())
     print(f"wrote {out / 'experiment.json'}, {out / 'experiment.md'}, {out / 'tsne.png'}", file=sys.stderr)
     return 0

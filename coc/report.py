@@ -1,122 +1,21 @@
-"""From timing records to tables and plots; reading results back from disk.
+"""From timing records to tables and plots.
 
-Records are plain dicts with the fields of :class:`coc.sweep.Record`. They come from a
-sweep's ``results.jsonl`` or from a pytest-benchmark JSON file (``pytest bench
---benchmark-json F``), whose ``extra_info`` carries the same cell fields.
+Records are plain dicts with the fields of :class:`coc.records.Record`, as
+:func:`coc.records.load_results` reads them from a sweep's ``results.jsonl`` or a
+pytest-benchmark JSON file.
 """
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 
-from coc.validation import CocError
+from coc._io import atomic_save_figure, atomic_write_text
+from coc.backends import backend_names
+from coc.cells import row_key
+from coc.records import SCALING_FILE, TABLE_FILE
 
-RESULTS_FILE = "results.jsonl"
-ENV_FILE = "env.json"
-TABLE_FILE = "table.md"
-SCALING_FILE = "scaling.png"
 BASELINE = "sklearn"
-_OP_ORDER = {"generate": 0, "kmeans": 1, "silhouette": 2, "silhouette-dask": 2, "tsne": 3}
-
-
-# -- reading ------------------------------------------------------------------------------
-def read_jsonl(path) -> list:
-    """The records of a ``results.jsonl``, in file order.
-
-    A line that is not JSON (the tail of a write cut short by a crash) is skipped with a
-    warning on stderr; the sweep reruns that cell.
-    """
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                print(f"coc: warning: {path}:{lineno}: not a JSON record, ignored", file=sys.stderr)
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
-    return records
-
-
-def latest(records) -> list:
-    """One record per cell, the last written (a retried cell supersedes its failure)."""
-    from coc.sweep import record_key
-
-    by_key = {}
-    for rec in records:
-        by_key[record_key(rec)] = rec
-    return list(by_key.values())
-
-
-def load_results(path) -> tuple:
-    """Records and a label from a result folder, a ``results.jsonl`` or a pytest-benchmark JSON.
-
-    Returns
-    -------
-    records : list of dict
-        One per cell (the latest, where a cell was run more than once).
-    label : str
-        A name for the run: the folder's name, or the file's stem.
-
-    Raises
-    ------
-    CocError
-        When ``path`` does not exist or holds no timing records.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CocError(f"{path}: no such file or folder")
-    if path.is_dir():
-        file = path / RESULTS_FILE
-        if not file.is_file():
-            raise CocError(f"{path}: not a result folder (no {RESULTS_FILE} in it)")
-        label = path.resolve().name
-    else:
-        file, label = path, path.stem
-    if file.suffix == ".jsonl":
-        records = read_jsonl(file)
-        if not records or not all("op" in r and "backend" in r for r in records):
-            raise CocError(f"{file}: not a coc results file (no cell records)")
-        return latest(records), label
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CocError(f"{file}: not a results file ({type(e).__name__}: {e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
-        raise CocError(f"{file}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
-    records = records_from_pytest_benchmark(doc)
-    if not records:
-        raise CocError(f"{file}: holds no coc benchmarks (none has extra_info with op and backend)")
-    return records, label
-
-
-def records_from_pytest_benchmark(doc: dict) -> list:
-    """Records from a pytest-benchmark JSON document (benchmarks without coc's extra_info are ignored)."""
-    records = []
-    for bench in doc.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        stats = bench.get("stats") or {}
-        if "op" not in info or "backend" not in info or "median" not in stats:
-            continue
-        rec = {k: info.get(k) for k in ("backend", "op", "n_samples", "dim", "k", "dtype", "max_iter")}
-        rec.update(
-            status="ok", reason=None,
-            times_s=list(stats.get("data") or []),
-            median_s=stats["median"], min_s=stats.get("min"), max_s=stats.get("max"),
-            iqr_s=stats.get("iqr"),
-            peak_host_bytes=info.get("peak_host_bytes"),
-            peak_device_bytes=info.get("peak_device_bytes"),
-            n_iter=info.get("n_iter"),
-            host=(doc.get("machine_info") or {}).get("node"),
-            started_at=doc.get("datetime"),
-        )
-        records.append(rec)
-    return records
+OP_ORDER = {"generate": 0, "kmeans": 1, "silhouette": 2, "silhouette-dask": 2, "tsne": 3}
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -139,13 +38,14 @@ def spread(rec) -> float | None:
     return iqr / med
 
 
-def _row_key(rec):
-    return (_OP_ORDER.get(rec["op"], 99), rec["op"], rec["n_samples"], rec["dim"])
+def _row_order(key: tuple) -> tuple:
+    """Sort order of a :func:`coc.cells.row_key`: ops in pipeline order, then by size."""
+    op, n, d, *rest = key
+    return (OP_ORDER.get(op, 99), op, n, d, tuple(str(v) for v in rest))
 
 
-def _backend_order(records):
-    from coc.backends import backend_names
-
+def backend_order(records) -> list:
+    """The backends of ``records``, in the registry's order (unknown names last)."""
     order = {name: i for i, name in enumerate(backend_names())}
     return sorted({r["backend"] for r in records}, key=lambda b: (order.get(b, 99), b))
 
@@ -159,10 +59,10 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
     are listed under the table.
     """
     records = [r for r in records if r.get("op")]
-    backends = _backend_order(records)
+    backends = backend_order(records)
     rows = {}
     for rec in records:
-        rows.setdefault(_row_key(rec), {})[rec["backend"]] = rec
+        rows.setdefault(row_key(rec), {})[rec["backend"]] = rec
     lines = []
     if title:
         lines += [f"# {title}", ""]
@@ -174,7 +74,7 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
         "|---|---:|---:|" + "---:|" * len(backends),
     ]
     notes = {}
-    for key in sorted(rows):
+    for key in sorted(rows, key=_row_order):
         row = rows[key]
         base = row.get(baseline)
         base_t = base["median_s"] if base and base.get("status") == "ok" else None
@@ -197,7 +97,7 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
                     # scikit-learn stops when labels stop changing, even with tol=0: less work
                     text += f" ({rec['n_iter']} it)"
                 cells.append(text)
-        op, n, d = key[1], key[2], key[3]
+        op, n, d = key[0], key[1], key[2]
         lines.append(f"| {op} | {n:,} | {d} | " + " | ".join(cells) + " |")
     if notes:
         lines += [""]
@@ -209,18 +109,17 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
 def plot_scaling(records, path=None):
     """Log-log time against n_samples: one panel per op, one line per backend and dim.
 
-    Returns the matplotlib figure; with ``path`` it is also saved there (atomically).
+    Returns the matplotlib figure (made without pyplot, so no backend is chosen); with
+    ``path`` it is also saved there (atomically).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ok = [r for r in records if r.get("status") == "ok" and r.get("median_s")]
-    ops = sorted({r["op"] for r in records if r.get("op")}, key=lambda o: (_OP_ORDER.get(o, 99), o))
+    ops = sorted({r["op"] for r in records if r.get("op")}, key=lambda o: (OP_ORDER.get(o, 99), o))
     ops = ops or ["(no cells)"]
-    fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.8), squeeze=False)
-    backends = _backend_order(records) if records else []
+    fig = Figure(figsize=(4.2 * len(ops), 3.8))
+    axes = fig.subplots(1, len(ops), squeeze=False)
+    backends = backend_order(records) if records else []
     colors = {b: f"C{i}" for i, b in enumerate(backends)}
     dims = sorted({r["dim"] for r in ok})
     markers = {d: "os^vD<>ph*"[i % 10] for i, d in enumerate(dims)}
@@ -244,17 +143,12 @@ def plot_scaling(records, path=None):
     axes[0][0].set_ylabel("median time (s)")
     fig.tight_layout()
     if path is not None:
-        from coc._io import atomic_save_figure
-
         atomic_save_figure(fig, path, dpi=110)
-    plt.close(fig)
     return fig
 
 
 def write_report(records, out, *, title=None, note=None) -> tuple:
     """Write ``table.md`` (with ``note`` under it) and ``scaling.png`` for ``records`` into ``out``."""
-    from coc._io import atomic_write_text
-
     out = Path(out)
     text = table_markdown(records, title=title)
     if note:

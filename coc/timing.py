@@ -1,8 +1,9 @@
 """The one place in coc that reads the clock, and the one that measures peak memory.
 
-Two readers live here and nowhere else: :func:`time_call` (measurements: the device
-synchronized before every read) and :class:`Stopwatch` (bookkeeping: how long a whole
-analysis or sweep cell took, for reports and progress estimates, never a measurement).
+Three readers live here and nowhere else: :func:`time_call` (measurements: the device
+synchronized before every read), :class:`Stopwatch` (bookkeeping: how long a whole
+analysis or sweep cell took, for reports and progress estimates, never a measurement) and
+:func:`timestamp` (when a record was made).
 
 Timing rule (the project's design contract): the device is synchronized before every clock read, so a GPU
 call is charged for the work it queued, not for the time it took to queue it. The
@@ -11,6 +12,7 @@ pytest-benchmark, which reads its own clock, follows the same rule.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import statistics
 import time
 import tracemalloc
@@ -92,6 +94,11 @@ def time_call(
         iqr_s=iqr(times),
         result=result,
     )
+
+
+def timestamp() -> str:
+    """The current UTC time, ISO 8601 to the second (when a record or env.json was made)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class Stopwatch:

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
 import coc
 from coc.experiment import run_experiment
 from tests.conftest import backend_or_skip
@@ -106,3 +108,68 @@ def test_gpu_alias_resolves_to_a_gpu_backend():
     be = backend_or_skip("cupy")
     assert coc.get_backend("gpu").name in ("cupy", "cuml")
     assert be.is_gpu
+
+
+# -- one contract: the same options on every backend, refused by name where not honoured -----
+@pytest.mark.parametrize("name", ["sklearn", "numpy"])
+def test_every_backend_takes_the_same_tsne_options(name):
+    be = coc.get_backend(name)
+    X, _ = be.blobs(3, 40, 5, 0.5, seed=0)
+    Y = be.tsne(X, perplexity=10.0, seed=0, max_iter=250, init="random", method="exact", metric="cosine")
+    assert Y.shape == (120, 2) and Y.dtype == X.dtype == np.float64  # float64 in, float64 out
+
+
+@pytest.mark.parametrize("name, method", [("sklearn", "fft"), ("numpy", "barnes_hut")])
+def test_a_method_the_backend_lacks_is_an_error_naming_it(name, method):
+    be = coc.get_backend(name)
+    X = be.uniform(50, 3, seed=0)
+    with pytest.raises(coc.CocError, match=f"no t-SNE method '{method}'.*it has: auto"):
+        be.tsne(X, perplexity=5.0, max_iter=250, method=method)
+
+
+def test_progress_is_refused_where_the_engine_cannot_report_it():
+    be = coc.get_backend("sklearn")
+    with pytest.raises(coc.CocError, match="cannot report t-SNE progress"):
+        be.tsne(be.uniform(50, 3, seed=0), perplexity=5.0, progress=lambda i, n: None)
+    seen = []
+    coc.get_backend("numpy").tsne(be.uniform(60, 3, seed=0), perplexity=5.0, max_iter=100,
+                                  progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(50, 100), (100, 100)]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_init=0), "n_init must be an integer >= 1"),
+    (dict(max_iter=0), "max_iter must be an integer >= 1"),
+    (dict(tol=-1), "tol must be a number >= 0"),
+    (dict(seed=-1), "seed must be an integer from 0"),
+    (dict(seed=2**40), "seed must be an integer from 0"),
+    (dict(metric="manhattan"), "metric must be one of euclidean, cosine"),
+])
+@pytest.mark.parametrize("name", ["sklearn", "numpy"])
+def test_kmeans_options_are_checked_at_the_boundary(name, kwargs, match):
+    be = coc.get_backend(name)
+    with pytest.raises(coc.CocError, match=match):
+        be.kmeans(be.uniform(30, 2, seed=0), 3, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["sklearn", "numpy"])
+def test_cosine_silhouette_and_kmeans_agree_across_backends(name):
+    be = coc.get_backend(name)
+    rng = np.random.default_rng(0)
+    # Three directions, each point at a random norm: clusters by angle, not by distance.
+    dirs = rng.standard_normal((3, 8))
+    X = np.repeat(dirs, 60, axis=0) + 0.05 * rng.standard_normal((180, 8))
+    X *= rng.uniform(0.2, 5.0, size=(180, 1))
+    y = np.repeat(np.arange(3), 60)
+    labels, _ = be.kmeans(be.asarray(X), 3, seed=0, n_init=3, metric="cosine")
+    assert adjusted_rand_score(y, be.to_numpy(labels)) == 1.0
+    s = be.silhouette(be.asarray(X), be.asarray(y), metric="cosine")
+    assert abs(s - silhouette_score(X, y, metric="cosine")) < 1e-10
+
+
+def test_values_whose_squared_distances_overflow_are_refused():
+    be = coc.get_backend("numpy")
+    X = np.full((20, 4), 1e200)
+    X[::2] *= -1
+    with pytest.raises(coc.CocError, match="would overflow"):
+        be.silhouette(X, np.arange(20) % 2)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_samples, silhouette_score
 
-from coc import cells
+from coc import profiles
+from coc.cells import cell_key as record_key
 from coc.cli import main
-from coc.sweep import record_key, run_sweep
+from coc.sweep import run_sweep
 
 dd = pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed (pip install 'coc[dask]')")
 da = pytest.importorskip("dask.array")
@@ -81,13 +82,13 @@ def slow_cell_plugin(pidfile):
             real = getattr(SklearnBackend.silhouette, "__wrapped__", SklearnBackend.silhouette)
 
             @functools.wraps(real)
-            def slow(self, X, labels):
+            def slow(self, X, labels, **kw):
                 if X.shape[0] == 200 and not os.path.exists(pidfile + ".done"):
                     with open(pidfile + ".tmp", "w") as f:
                         f.write(str(os.getpid()))
                     os.replace(pidfile + ".tmp", pidfile)
                     time.sleep(60)
-                return real(self, X, labels)
+                return real(self, X, labels, **kw)
 
             SklearnBackend.silhouette = slow
 
@@ -122,9 +123,9 @@ def sweep_killing_workers(client, out, pidfile, times):
     client.register_plugin(slow_cell_plugin(str(pidfile)), name="slow-cell")
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    todo = cells.make_cells(cells.PROFILES["smoke"], **SMALL)
+    todo = profiles.make_cells(profiles.PROFILES["smoke"], **SMALL)
     try:
-        written = run_sweep(todo, out, profile=cells.PROFILES["smoke"], repeats=2, progress=False,
+        written = run_sweep(todo, out, profile=profiles.PROFILES["smoke"], repeats=2, progress=False,
                             client=client)
     finally:
         thread.join(timeout=60)
@@ -144,7 +145,7 @@ def test_killed_worker_loses_no_cell_and_records_none_twice(tmp_path, client):
                and r["host"] for r in recs)
 
     before = (out / "results.jsonl").read_text()
-    assert run_sweep(todo, out, profile=cells.PROFILES["smoke"], repeats=2, progress=False,
+    assert run_sweep(todo, out, profile=profiles.PROFILES["smoke"], repeats=2, progress=False,
                      client=client) == []
     assert (out / "results.jsonl").read_text() == before
 

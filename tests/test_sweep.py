@@ -4,7 +4,7 @@ import json
 import pytest
 
 import coc
-from coc import cells
+from coc import cells, profiles, runner
 from coc.backends import SklearnBackend
 from coc.cli import main
 
@@ -65,7 +65,7 @@ def test_rerun_resumes_and_skips_finished_cells(tmp_path, monkeypatch):
     def must_not_run(*a, **k):
         raise AssertionError("a finished cell ran again")
 
-    monkeypatch.setattr(cells, "prepare", must_not_run)
+    monkeypatch.setattr(runner, "setup_cell", must_not_run)
     assert sweep(out) == 0
     assert (out / "results.jsonl").read_text() == before
     assert len(json.loads((out / "env.json").read_text())["runs"]) == 2
@@ -75,10 +75,10 @@ def test_interrupt_keeps_finished_cells_and_rerun_completes(tmp_path, monkeypatc
     out = tmp_path / "run"
     real = SklearnBackend.silhouette
 
-    def interrupted(self, X, labels):
+    def interrupted(self, X, labels, **kw):
         if X.shape[0] == 200:
             raise KeyboardInterrupt
-        return real(self, X, labels)
+        return real(self, X, labels, **kw)
 
     monkeypatch.setattr(SklearnBackend, "silhouette", interrupted)
     assert sweep(out) == 130
@@ -170,15 +170,15 @@ def test_out_that_is_a_file_is_an_error(tmp_path, capsys):
 
 
 def test_profiles_as_data():
-    assert cells.DEFAULT_PROFILE == "smoke"
-    ws = cells.PROFILES["workstation"]
+    assert profiles.DEFAULT_PROFILE == "smoke"
+    ws = profiles.PROFILES["workstation"]
     assert max(ws.n_samples) == 1_000_000 and max(ws.dims) == 1024
-    for profile in cells.PROFILES.values():
+    for profile in profiles.PROFILES.values():
         assert set(profile.ops) <= set(cells.OPS) and profile.repeats >= 1
         for (who, op), limit in profile.limits.items():
             assert op in cells.OPS and who in {"cpu", "gpu", *coc.backend_names()} and limit.reason
-    c = cells.make_cells(cells.PROFILES["smoke"], backends=["gpu", "sklearn"], ops=["tsne", "kmeans"],
+    c = profiles.make_cells(profiles.PROFILES["smoke"], backends=["gpu", "sklearn"], ops=["tsne", "kmeans"],
                          n_samples=[300], dims=[8])
     assert [(x.op, x.k, x.max_iter) for x in c[-2:]] == [("tsne", None, 250), ("kmeans", 10, 30)]
     big = cells.Cell("sklearn", "tsne", 1_000_000, 1024, None, "float32", 500)
-    assert "workstation profile limit" in cells.skip_reason(big, ws)
+    assert "workstation profile limit" in profiles.skip_reason(big, ws)

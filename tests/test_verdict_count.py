@@ -13,7 +13,12 @@ from coc import scenarios
 from coc.verdict import analyze
 from coc.verdict.count import choose_k
 from coc.verdict.decision import GAP_AGREEMENT
-from coc.verdict.manifold import local_dimension, manifold_gap_ratio, pc_scores, signal_dimension
+from coc.verdict.manifold import (
+    local_dimension,
+    manifold_gap_ratio,
+    pc_scores,
+    signal_dimension,
+)
 from coc.verdict.result import KRow
 
 N_NULL = 3

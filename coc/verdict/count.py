@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from coc.verdict.manifold import local_dimension, manifold_gap_ratio, pc_scores, signal_dimension
+from coc.verdict.manifold import (
+    local_dimension,
+    manifold_gap_ratio,
+    pc_scores,
+    signal_dimension,
+)
 
 #: How each count was reached, for the report.
 COUNT_REASONS = {

@@ -59,7 +59,7 @@ def signal_dimension(X: np.ndarray) -> int:
 def pc_scores(X: np.ndarray, n_components: int) -> np.ndarray:
     """The first ``n_components`` principal-component scores of ``X``."""
     Xc = X - X.mean(axis=0)
-    w, V = np.linalg.eigh(Xc.T @ Xc)
+    _, V = np.linalg.eigh(Xc.T @ Xc)
     return Xc @ V[:, ::-1][:, :n_components]
 
 

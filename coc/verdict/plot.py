@@ -5,15 +5,18 @@ matplotlib's backend (the command line does).
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from coc.verdict.result import Analysis
 from coc.verdict.stats import subsample
 
 #: The t-SNE of ``--plot`` uses at most this many points.
 MAX_TSNE_SAMPLES = 3000
-#: t-SNE needs at least this many distinct points (scikit-learn's crashes on identical ones).
-MIN_TSNE_DISTINCT = 4
+#: t-SNE needs two distinct points: on identical ones scikit-learn's PCA start divides by zero and crashes.
+MIN_TSNE_DISTINCT = 2
 
 
 def plot_silhouette(result: Analysis, *, ax):
@@ -61,8 +64,11 @@ def plot_tsne(result: Analysis, X, *, backend, seed: int = 0, ax):
     perplexity = float(min(30.0, (len(Xt) - 1) / 3))
     # PCA initialisation needs two columns; one-column data start at random.
     init = "pca" if Xt.shape[1] >= 2 else "random"
-    Y = backend.to_numpy(backend.tsne(backend.asarray(Xt, dtype=backend.default_dtype), perplexity=perplexity,
-                                      seed=seed, init=init, metric=result.config["metric"], check_input=False))
+    # As in the analysis: on a busy CPU, OpenMP threads spinning against each other make a
+    # small t-SNE many times slower than one thread does.
+    with contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1):
+        Y = backend.to_numpy(backend.tsne(backend.asarray(Xt, dtype=backend.default_dtype), perplexity=perplexity,
+                                          seed=seed, init=init, metric=result.config["metric"], check_input=False))
     if result.labels is None:
         ax.scatter(Y[:, 0], Y[:, 1], s=3, c="0.4", linewidths=0)
     else:
