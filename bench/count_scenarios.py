@@ -85,39 +85,49 @@ def coc_count(X, backend, *, n_null, seed):
     return 1 if a.verdict == "continuum" else int(a.n_clusters)
 
 
-def _case(job):
-    """Every draw of one case: the three estimates of each."""
-    case_no, key, n_draws, n_null, n_ref, n_init = job
-    title, make = {**scenarios.TIBSHIRANI, **scenarios.EXTRA}[key]
+def _draws(job):
+    """Draws ``start .. stop - 1`` of one case: the three estimates of each."""
+    case_no, key, start, stop, n_null, n_ref, n_init = job
+    make = {**scenarios.TIBSHIRANI, **scenarios.EXTRA}[key][1]
     backend = coc.get_backend("cpu")
     est = {m: [] for m in METHODS}
-    truth = X = None
     with threadpool_limits(limits=1):
-        for i in range(n_draws):
+        for i in range(start, stop):
             X, truth = make(np.random.default_rng([2001, case_no, i]))
             est["coc"].append(coc_count(X, backend, n_null=n_null, seed=i))
             k_gap, k_sil = gap_pc(X, n_ref=n_ref, n_init=n_init, seed=i)
             est["Gap/pc"].append(k_gap)
             est["silhouette max"].append(k_sil)
-    print(f"{key}: {n_draws} draws done", file=sys.stderr, flush=True)
-    return {"case": key, "title": title, "truth": truth, "n_samples": int(X.shape[0]),
-            "dim": int(X.shape[1]), "draws": n_draws, "estimates": est,
-            "right": {m: sum(k == truth for k in est[m]) for m in METHODS}}
+    print(f"{key}: draws {start}..{stop - 1} done", file=sys.stderr, flush=True)
+    return key, truth, X.shape, est
 
 
-def run(draws, *, extra_draws, n_null, n_ref, n_init, jobs=1):
-    """Every case, each in one job; a case's seeds do not depend on the others."""
+def run(draws, *, extra_draws, n_null, n_ref, n_init, jobs=1, chunk=10):
+    """Every case in chunks of ``chunk`` draws; a draw's seeds depend only on its case and index."""
     keys = list(scenarios.TIBSHIRANI) + list(scenarios.EXTRA)
-    todo = [(no, key, draws if key in scenarios.TIBSHIRANI else extra_draws, n_null, n_ref, n_init)
-            for no, key in enumerate(keys)]
+    todo = []
+    for no, key in enumerate(keys):
+        n = draws if key in scenarios.TIBSHIRANI else extra_draws
+        todo += [(no, key, a, min(a + chunk, n), n_null, n_ref, n_init) for a in range(0, n, chunk)]
     watch = Stopwatch()
     if jobs == 1:
-        out = [_case(job) for job in todo]
+        parts = [_draws(job) for job in todo]
     else:
         from multiprocessing import Pool
 
         with Pool(jobs) as pool:
-            out = pool.map(_case, todo, chunksize=1)
+            parts = pool.map(_draws, todo, chunksize=1)
+    out = []
+    for key in keys:
+        mine = [p for p in parts if p[0] == key]
+        if not mine:
+            continue
+        truth, shape = mine[0][1], mine[0][2]
+        est = {m: [k for p in mine for k in p[3][m]] for m in METHODS}
+        out.append({"case": key, "title": {**scenarios.TIBSHIRANI, **scenarios.EXTRA}[key][0],
+                    "truth": truth, "n_samples": int(shape[0]), "dim": int(shape[1]),
+                    "draws": len(est["coc"]), "estimates": est,
+                    "right": {m: sum(k == truth for k in est[m]) for m in METHODS}})
     return out, watch.elapsed_s
 
 
