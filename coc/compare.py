@@ -15,12 +15,12 @@ different iteration budgets (``max_iter``), the row says so, because the work di
 """
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
-from coc._io import atomic_write_text, check_writable_dir
+from coc._io import atomic_write_text, check_outputs_writable
 from coc.cells import row_key
-from coc.records import load_results
+from coc.records import RESULTS_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
 
@@ -37,21 +37,37 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     """Run ``coc compare``; returns the exit status."""
     if args.out:
-        check_writable_dir(Path(args.out).parent)
+        check_outputs_writable([args.out])
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
-    if label_a == label_b:
-        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
-    text = compare_markdown(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline)
+    title = None
+    if _same_file(args.a, args.b):
+        title = (f"# {label_a}: one run against itself (A and B are both {args.a}), "
+                 "its backends side by side")
+    elif label_a == label_b:  # two runs of one name: their paths tell them apart
+        label_a, label_b = str(args.a), str(args.b)
+    text = compare_markdown(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline, title=title)
     print(text, end="")
     if args.out:
-        atomic_write_text(args.out, text)
+        atomic_write_text(args.out, text, option="--out")
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
-def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
+def _same_file(a, b) -> bool:
+    """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
+    def file_of(p):
+        return os.path.join(p, RESULTS_FILE) if os.path.isdir(p) else p
+    try:
+        return os.path.samefile(file_of(a), file_of(b))
+    except OSError:
+        return False
+
+
+def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> str:
     """The markdown speedup table of the cells runs ``a`` and ``b`` (lists of records) share.
+
+    ``title`` replaces the first line (``# label_a (A) vs label_b (B)``).
 
     Raises
     ------
@@ -85,7 +101,7 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
 
     time_cols = [("A", be) for be in a_backends] + [("B", be) for be in b_backends]
     lines = [
-        f"# {label_a} (A) vs {label_b} (B)",
+        title or f"# {label_a} (A) vs {label_b} (B)",
         "",
         f"Median time per cell; speedup = A:{baseline}'s time / B's time (>1: B is faster).",
         "",

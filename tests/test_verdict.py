@@ -62,6 +62,8 @@ def test_identical_directions_are_a_stated_continuum_for_cosine():
     X = np.outer(np.linspace(1, 5, 50), np.ones(4))
     a = coc.analyze(X, metric="cosine", **FAST)
     assert a.verdict == "continuum" and "same direction" in a.reason
+    fig = plot_analysis(a, X, backend=coc.get_backend("sklearn"))
+    assert "no t-SNE: 1 distinct" in fig.axes[1].texts[0].get_text()
 
 
 def test_point_masses_cap_k_and_warn_nothing(capsys):
@@ -224,3 +226,36 @@ def test_wide_data_run_on_principal_components():
     assert a.config["n_components"] == 128 and 0 < a.config["variance_kept"] <= 1
     assert a.n_clusters == 3 and adjusted_rand_score(y, a.labels_) == 1.0
     assert "principal components" in a.report()
+
+
+def test_input_checked_once_at_the_boundary(monkeypatch):
+    """Every backend call inside the analysis skips its input check (issue 12): the one check
+    of X is coc.analyze's own."""
+    import coc.backends.base as base
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a backend op re-checked its input")
+
+    monkeypatch.setattr(base, "check_X", refuse)
+    monkeypatch.setattr(base, "check_labels", refuse)
+    X, _ = _blobs(60, [[0, 0], [5, 5], [0, 5]], 0.3)
+    for name in ("sklearn", "numpy"):
+        a = coc.analyze(X, backend=name, **FAST)
+        assert a.n_clusters == 3
+    X[5, 1] = np.nan
+    with pytest.raises(coc.CocError, match="NaN"):
+        coc.analyze(X)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_assign_all_takes_the_nearest_present_centre(metric):
+    from coc.verdict.space import assign_all, metric_space
+
+    X, y = _rays(n_per=30, n_dir=3, dim=5) if metric == "cosine" else _blobs(30, [[0, 0], [9, 0], [0, 9]], 0.2)
+    idx = np.arange(0, len(X), 3)
+    Xs = metric_space(X[idx], metric)
+    # Cluster 1 holds no analyzed point: it has no centre, and no row may take it.
+    labels = np.where(y[idx] == 1, 0, y[idx])
+    out = assign_all(X, Xs, labels, 3, metric=metric, sample_index=idx)
+    np.testing.assert_array_equal(out[idx], labels)
+    assert 1 not in out and np.array_equal(out[y == 2], np.full((y == 2).sum(), 2))

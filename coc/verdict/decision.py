@@ -76,7 +76,23 @@ spectrum is smooth, and on a hundred points its eigengap often names a wrong k.
 Scale: everything runs on at most ``--max-samples`` points drawn at random (without
 replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
 backend; the small host-side statistics (projections, the kNN graph on at most
-``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy.
+``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy. Data wider than
+``MAX_COMPONENTS`` columns are analyzed on that many principal components of the subsample
+(:func:`coc.verdict.space.project`: distances change only by the discarded variance, whose
+share the report gives); float32 input is clustered in float32.
+
+Metric: ``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`): KMeans on them, the
+silhouette with ``1 - cos``, the kNN graph and the density gap with the chord between unit
+rows (the cosine's order), and the null references matched to the unit rows, then put back
+on the sphere, so that they are structureless data as the metric sees them.
+
+Degenerate data: points that are all one (or all one direction, for cosine) are a continuum
+with that reason, and no statistic runs; otherwise the candidate ks stop at the number of
+distinct points (KMeans cannot make more clusters) and below the number of points, and a
+``notes`` entry says so when that is fewer than asked.
+
+Labels: the chosen clustering of the subsample, extended to every input row by its nearest
+centre in the metric used (:func:`coc.verdict.space.assign_all`); -1 for a continuum.
 """
 from __future__ import annotations
 
@@ -185,7 +201,9 @@ def analyze(
     backend : str or coc.Backend
         Runs KMeans and the silhouette (default ``sklearn``; ``cpu`` is its alias).
     metric : {"euclidean", "cosine"}
-        The distance between points.
+        The distance between points. For ``cosine`` every statistic runs on the rows scaled
+        to unit length, and the null references are drawn to match those unit rows and
+        projected back onto the sphere (see the module docstring); an all-zero row is an error.
     k_max : int or None
         Largest candidate k (default ``min(20, n_used // 10)``); candidates are 2..k_max.
     n_null : int
@@ -202,6 +220,14 @@ def analyze(
     Returns
     -------
     Analysis
+        With ``labels_``, one label per row of ``X`` (-1 for a continuum), and ``notes``
+        saying where the data allowed less than asked (fewer ks).
+
+    Raises
+    ------
+    CocError
+        Input that is not a finite 2-D numeric array of at least ``MIN_SAMPLES`` rows, values
+        whose squared distances overflow, a bad option, or a zero row with ``cosine``.
     """
     watch = Stopwatch()
     if not isinstance(backend, Backend):
@@ -229,7 +255,9 @@ def analyze(
     idx = subsample(n, max_samples, seed)
     Xs = metric_space(Xh if idx is None else Xh[idx], metric)
     m = Xs.shape[0]
-    n_distinct = n_distinct_rows(Xs)
+    # What the statistics see: the metric's space, on its leading axes when it is wide.
+    W, kept = (Xs, None) if d <= MAX_COMPONENTS else project(Xs, metric, MAX_COMPONENTS)
+    n_distinct = n_distinct_rows(W)
     dtype = "float32" if Xh.dtype == np.float32 else backend.default_dtype
     settings = Settings(ks=(), n_null=n_null, seed=seed, n_init=n_init, metric=metric,
                         max_samples=max_samples, progress=progress, dtype=dtype)
@@ -248,7 +276,6 @@ def analyze(
         notes.append((f"--k-max {asked} is more than these data allow" if k_max is not None
                       else "fewer candidate ks than usual") + f": k stops at {k_cap} ({why})")
     settings = dataclasses.replace(settings, ks=tuple(range(2, min(asked, k_cap) + 1)))
-    W, kept = (Xs, None) if d <= MAX_COMPONENTS else project(Xs, metric, MAX_COMPONENTS)
     # Each KMeans and silhouette call here is small; on a busy CPU the native thread pools
     # (OpenMP, BLAS) then spin against each other and run many times slower than one thread.
     context = contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1)

@@ -11,6 +11,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from coc.verdict.result import Analysis
+from coc.verdict.space import metric_space, n_distinct_rows
 from coc.verdict.stats import subsample
 
 #: The t-SNE of ``--plot`` uses at most this many points.
@@ -48,15 +49,16 @@ def plot_tsne(result: Analysis, X, *, backend, seed: int = 0, ax):
     """A t-SNE of the analyzed points colored by the chosen clusters.
 
     ``X`` is the subsample the statistics ran on. With fewer than
-    :data:`MIN_TSNE_DISTINCT` distinct points there is nothing to embed (and scikit-learn's
-    t-SNE crashes on identical points): the panel says so instead.
+    :data:`MIN_TSNE_DISTINCT` distinct points as the metric sees them (for cosine: distinct
+    directions) there is nothing to embed (and scikit-learn's t-SNE crashes on identical
+    points): the panel says so instead.
     """
     X = np.asarray(X)
     idx = subsample(len(X), MAX_TSNE_SAMPLES, seed)
     Xt = X if idx is None else X[idx]
     ax.set_xticks([])
     ax.set_yticks([])
-    n_distinct = len(np.unique(Xt, axis=0))
+    n_distinct = n_distinct_rows(metric_space(Xt, result.config["metric"]))
     if n_distinct < MIN_TSNE_DISTINCT:
         ax.text(0.5, 0.5, f"no t-SNE: {n_distinct} distinct point(s)", ha="center", va="center",
                 transform=ax.transAxes)

@@ -71,18 +71,22 @@ def assign_all(X: np.ndarray, Xs: np.ndarray, labels: np.ndarray, n_clusters: in
     counts = np.bincount(labels, minlength=n_clusters)
     centers = np.zeros((n_clusters, Xs.shape[1]))
     np.add.at(centers, labels, Xs)
-    centers /= np.maximum(counts, 1)[:, None]
+    # Only clusters that hold points have a centre.
+    present = np.flatnonzero(counts)
+    centers = centers[present] / counts[present][:, None]
     if metric == "cosine":
-        centers = unit_rows(np.where(counts[:, None] > 0, centers, 1.0))
+        norms = np.sqrt(row_norms_sq(centers, xp=np))[:, None]
+        centers = centers / np.where(norms > 0, norms, 1.0)
     centers = centers.astype(X.dtype if X.dtype == np.float32 else np.float64)
     out = np.empty(len(X), dtype=np.int64)
     for start in range(0, len(X), ASSIGN_BLOCK):
         block = X[start:start + ASSIGN_BLOCK]
         if metric == "cosine":
             # Unit centres: the largest dot product is the largest cosine, whatever |row|.
-            out[start:start + len(block)] = np.argmax(block @ centers.T, axis=1)
+            nearest = np.argmax(block @ centers.T, axis=1)
         else:
-            out[start:start + len(block)] = np.argmin(sq_distances(block, centers, xp=np), axis=1)
+            nearest = np.argmin(sq_distances(block, centers, xp=np), axis=1)
+        out[start:start + len(block)] = present[nearest]
     out[sample_index] = labels
     return out
 
