@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from coc.verdict.manifold import (
+    LOW_DIMENSION,
     local_dimension,
     manifold_gap_ratio,
     pc_scores,
@@ -77,7 +78,9 @@ def thin_manifold_test(X, labels, nulls: dict, *, seed: int, min_signal: int, ma
 
     The data are thin when at least ``min_signal`` principal components stand above the noise
     (:func:`coc.verdict.manifold.signal_dimension`) and, locally, the points fill at most
-    ``max_local`` of them (:func:`coc.verdict.manifold.local_dimension`). Then the
+    ``max_local`` of them and at least one fewer than there are
+    (:func:`coc.verdict.manifold.local_dimension`); data in at most
+    :data:`coc.verdict.manifold.LOW_DIMENSION` dimensions are always tested. Then the
     boundary/centroid density ratio is measured in the signal subspace, each point's density
     from its 10th neighbor with the local dimension as exponent
     (:func:`coc.verdict.manifold.manifold_gap_ratio`), on the data and on every null draw
@@ -105,7 +108,10 @@ def thin_manifold_test(X, labels, nulls: dict, *, seed: int, min_signal: int, ma
     if q < min_signal:
         return None
     dim = local_dimension(pc_scores(X, q), seed=seed)
-    if not dim <= max_local:
+    # In a few dimensions the kNN density is reliable, so every shape is measured along
+    # itself; in more, only data filling locally at least one direction fewer than their
+    # signal (Gaussian clusters fill all of theirs).
+    if not (dim <= max_local and (X.shape[1] <= LOW_DIMENSION or dim <= q - 1)):
         return None
     ratio = manifold_gap_ratio(pc_scores(X, q), labels, exponent=dim)
     null_ratio = {kind: [manifold_gap_ratio(pc_scores(Y, q), lab, exponent=dim) for Y, lab in draws]

@@ -30,7 +30,7 @@ The decision takes four steps, each against the stricter of the two references:
    merged scores about as well as the pair split), while the gap keeps rising as KMeans cuts
    elongated or anisotropic clusters (three clusters of sizes 1:4:15 in 64-d) or overlapping
    blobs in high dimension. So k is the gap's choice when its silhouette excess is at least
-   ``GAP_AGREEMENT`` (0.8) of the best excess, that is when the silhouette does not object,
+   ``GAP_AGREEMENT`` (0.7) of the best excess, that is when the silhouette does not object,
    and otherwise the k of the best excess. The gap's maximum is used, not its 1-SE rule: the
    data are already shown to be clustered (so k = 1, which the 1-SE rule protects, is out),
    and with the few reference draws of ``--n-null`` the 1-SE rule stops early on the slowly
@@ -59,9 +59,11 @@ The decision takes four steps, each against the stricter of the two references:
    :mod:`coc.verdict.manifold`). A curve or a sheet in many dimensions leaves the plane of
    step 3, crossing it fast in places and slowly in others, which looks like a dip. When at
    least ``MIN_SIGNAL_DIMENSION`` principal components stand above the noise (the
-   Marchenko-Pastur edge of the median eigenvalue; in 2 or 3 dimensions every direction
-   counts) and the points fill locally at most ``THIN_DIMENSION`` of them (median
-   participation ratio of local PCA over neighbourhoods of a fifth of the points), the density
+   Marchenko-Pastur edge of the median eigenvalue) and the points fill locally at most
+   ``THIN_DIMENSION`` of them and at least one fewer than there are (median participation
+   ratio of local PCA over neighbourhoods of a fifth of the points; Gaussian clusters fill all
+   their signal directions), or when the data have at most 3 dimensions (there the kNN density
+   is reliable and every shape is measured along itself), the density
    ratio of step 3 is measured again in that signal subspace, density from the 10th neighbor
    with the local dimension as exponent, on the data and on every null draw, and the clusters
    must beat the nulls there too; otherwise: **continuum** (a curve in 32 to 256 dimensions,
@@ -152,7 +154,7 @@ MIN_EXCESS = 0.02
 GAP_FRACTION = 0.65
 #: The count: the gap statistic's k is taken when its silhouette excess is at least this
 #: fraction of the largest excess (see :func:`coc.verdict.count.choose_k`).
-GAP_AGREEMENT = 0.8
+GAP_AGREEMENT = 0.7
 #: Thin manifolds: at least this many signal components, filled locally in at most this many
 #: dimensions (see :mod:`coc.verdict.manifold`).
 MIN_SIGNAL_DIMENSION = 2
