@@ -36,9 +36,9 @@ The decision takes four steps, each against the stricter of the two references:
    and with the few reference draws of ``--n-null`` the 1-SE rule stops early on the slowly
    rising gap of overlapping blobs. On the paper's five simulations (50 draws each,
    ``results/count/count.md``) coc is right as often as the paper's Gap/pc in (a), (b) and
-   (e), more often in (c) (49 against 36), and less often in (d) (41 against 49): there step
-   4 wrongly finds five draws "thin" (their clusters fill 2 to 3 signal dimensions) and calls
-   them a continuum. The chosen k is re-clustered with ``REFINE_N_INIT`` restarts for the labels.
+   (e), more often in (c) (48 against 36), and less often in (d) (46 against 49: on three
+   draws step 3 finds no gap deeper than every null's). The chosen k is re-clustered with
+   ``REFINE_N_INIT`` restarts for the labels.
 3. **Density gap, re-run on the nulls.** A curved continuous manifold (a swiss roll, a noisy
    circle) beats both references on silhouette, since it is far from Gaussian and from a box.
    What it lacks is empty space between the pieces KMeans cuts it into. At the chosen k each
