@@ -56,8 +56,10 @@ def test_swiss_roll_is_continuum(backend):
     X = make_swiss_roll(1500, noise=0.5, random_state=0)[0]
     a = analyze(X, backend=backend, n_null=N_NULL, k_max=K_MAX)
     assert (a.verdict, a.n_clusters) == ("continuum", None), a.report()
-    # It is the density-gap step, not the silhouette, that recognizes the manifold.
-    assert a.density_gap is not None and not a.density_gap["separated"]
+    # It is a density-gap step, not the silhouette, that recognizes the manifold: in the
+    # plane between centroids, or along the sheet (a 2-d sheet in 3-d is thin).
+    g = a.density_gap
+    assert g is not None and (not g["separated"] or not g["manifold"]["separated"])
 
 
 def test_cli_json_report_and_plot(tmp_path, capsys):

@@ -14,19 +14,32 @@ references*: data drawn to match the input but without clusters,
 ``--n-null`` draws of each are clustered by exactly the same procedure as the data (KMeans with
 the same seeds and restarts, at every candidate k, on the same number of points).
 
-The decision takes two steps, each against the stricter of the two references:
+The decision takes four steps, each against the stricter of the two references:
 
 1. **Silhouette against its null.** For each k the data's silhouette is compared with the null
    draws' mean and spread: ``z_k = (s_k - mean_k) / sd_k``, the reference being the one with the
    higher mean at that k. If no k has ``z_k >= Z_SILHOUETTE`` *and* an excess
    ``s_k - mean_k >= MIN_EXCESS``, nothing distinguishes the data from structureless data of
-   the same shape: **continuum** (a single Gaussian, a uniform box). Otherwise the number of
-   clusters is the k with the highest raw silhouette among the significant ks (the notebook's
-   finding: the right k scores highest even when every score is low), re-clustered with more
-   restarts. One exception: when the kNN-graph Laplacian has a clear eigengap
-   (``>= MIN_EIGENGAP``) after a significant k, that k is taken, since two close clusters
-   merged into one can lift the silhouette of the k below the true one.
-2. **Density gap, re-run on the nulls.** A curved continuous manifold (a swiss roll, a noisy
+   the same shape: **continuum** (a single Gaussian, a uniform box).
+2. **How many** (:func:`coc.verdict.count.choose_k`), among the significant ks only. Two statistics name a k:
+   the largest *silhouette excess* ``s_k - mean_k`` (the raw silhouette is biased: it grows
+   with any non-Gaussian shape and favours small k in low dimension, and the null mean takes
+   exactly that bias out), and the largest *gap statistic* (Tibshirani, Walther and Hastie
+   2001, with their principal-component box as reference). Each fails where the other holds:
+   the silhouette merges two close clusters (in Tibshirani's four clusters in 10-d, the pair
+   merged scores about as well as the pair split), while the gap keeps rising as KMeans cuts
+   elongated or anisotropic clusters (three clusters of sizes 1:4:15 in 64-d) or overlapping
+   blobs in high dimension. So k is the gap's choice when its silhouette excess is at least
+   ``GAP_AGREEMENT`` (0.7) of the best excess, that is when the silhouette does not object,
+   and otherwise the k of the best excess. The gap's maximum is used, not its 1-SE rule: the
+   data are already shown to be clustered (so k = 1, which the 1-SE rule protects, is out),
+   and with the few reference draws of ``--n-null`` the 1-SE rule stops early on the slowly
+   rising gap of overlapping blobs. On the paper's five simulations (50 draws each,
+   ``results/count/count.md``) coc is right as often as the paper's Gap/pc in (a), (b) and
+   (e), more often in (c) (48 against 36), and less often in (d) (46 against 49: on three
+   draws step 3 finds no gap deeper than every null's). The chosen k is re-clustered with
+   ``REFINE_N_INIT`` restarts for the labels.
+3. **Density gap, re-run on the nulls.** A curved continuous manifold (a swiss roll, a noisy
    circle) beats both references on silhouette, since it is far from Gaussian and from a box.
    What it lacks is empty space between the pieces KMeans cuts it into. At the chosen k each
    cluster is paired with the cluster it touches most in the data (most kNN-graph edges; a
@@ -42,12 +55,25 @@ The decision takes two steps, each against the stricter of the two references:
    their ratio lies below every null ratio and below ``GAP_FRACTION`` times the mean of the
    stricter null (the lower one). Otherwise: **continuum** (a manifold, or a non-Gaussian
    blob without gaps).
+4. **Thin manifolds, along the manifold** (:mod:`coc.verdict.count`,
+   :mod:`coc.verdict.manifold`). A curve or a sheet in many dimensions leaves the plane of
+   step 3, crossing it fast in places and slowly in others, which looks like a dip. When at
+   least ``MIN_SIGNAL_DIMENSION`` principal components stand above the noise (the
+   Marchenko-Pastur edge of the median eigenvalue) and the points fill locally at most
+   ``THIN_DIMENSION`` of them and at least one fewer than there are (median participation
+   ratio of local PCA over neighbourhoods of a fifth of the points; Gaussian clusters fill all
+   their signal directions), or when the data have at most 3 dimensions (there the kNN density
+   is reliable and every shape is measured along itself), the density
+   ratio of step 3 is measured again in that signal subspace, density from the 10th neighbor
+   with the local dimension as exponent, on the data and on every null draw, and the clusters
+   must beat the nulls there too; otherwise: **continuum** (a curve in 32 to 256 dimensions,
+   a sheet in 64, a swiss roll). Blobs in many dimensions are not thin (they fill every
+   signal direction locally), so this step leaves them to step 3; separated clusters pass it
+   as they pass step 3.
 
-The gap statistic (Tibshirani, Walther and Hastie 2001; the 1-SE rule, with the box
-reference) is reported as evidence but does not vote; the spectrum of the normalized Laplacian
-of the k-nearest-neighbor graph only names k, as above. Alone, each fails on some of the cases coc is checked on: the
-gap statistic calls a curved manifold clustered, and the kNN graph of heavily overlapping
-blobs is connected, so its spectrum is smooth.
+The spectrum of the normalized Laplacian of the k-nearest-neighbor graph is reported as
+evidence but does not vote: the kNN graph of heavily overlapping blobs is connected, so its
+spectrum is smooth, and on a hundred points its eigengap often names a wrong k.
 
 Scale: everything runs on at most ``--max-samples`` points drawn at random (without
 replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
@@ -85,8 +111,15 @@ from coc.backends import Backend, get_backend
 from coc.backends.base import METRICS
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_n_samples, check_seed, check_X
+from coc.verdict.count import COUNT_REASONS, beats_nulls, choose_k, thin_manifold_test
 from coc.verdict.result import Analysis, KRow
-from coc.verdict.space import assign_all, check_metric_input, metric_space, n_distinct_rows, project
+from coc.verdict.space import (
+    assign_all,
+    check_metric_input,
+    metric_space,
+    n_distinct_rows,
+    project,
+)
 from coc.verdict.stats import (
     NULL_KINDS,
     cluster_scan,
@@ -104,8 +137,7 @@ DEFAULT_K_MAX = 20
 DEFAULT_N_NULL = 5
 DEFAULT_MAX_SAMPLES = 3000
 DEFAULT_N_INIT = 3
-#: The best few significant ks are re-clustered with more restarts before choosing one.
-N_REFINE = 4
+#: The chosen k is re-clustered with more restarts for the labels.
 REFINE_N_INIT = 10
 #: Fewest points accepted (the loader's rule as well).
 MIN_SAMPLES = 10
@@ -120,8 +152,13 @@ MAX_COMPONENTS = 128
 Z_SILHOUETTE = 4.0
 MIN_EXCESS = 0.02
 GAP_FRACTION = 0.65
-#: An eigengap of the kNN-graph Laplacian this large names the number of clusters.
-MIN_EIGENGAP = 0.15
+#: The count: the gap statistic's k is taken when its silhouette excess is at least this
+#: fraction of the largest excess (see :func:`coc.verdict.count.choose_k`).
+GAP_AGREEMENT = 0.7
+#: Thin manifolds: at least this many signal components, filled locally in at most this many
+#: dimensions (see :mod:`coc.verdict.manifold`).
+MIN_SIGNAL_DIMENSION = 2
+THIN_DIMENSION = 3.5
 #: The spread of a null's silhouette is estimated from few draws; never trust it below this.
 MIN_NULL_SD = 0.004
 
@@ -273,7 +310,8 @@ def _config(backend, settings: Settings, *, n_samples, dim, n_used, sample_index
                 subsampled=sample_index is not None, ks=list(settings.ks), n_null=settings.n_null,
                 null_kinds=list(NULL_KINDS), seed=settings.seed, n_init=settings.n_init,
                 metric=settings.metric, max_samples=settings.max_samples, dtype=str(settings.dtype),
-                z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION)
+                z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION,
+                gap_agreement=GAP_AGREEMENT, thin_dimension=THIN_DIMENSION)
 
 
 def _pass_on(caught, notes) -> None:
@@ -331,13 +369,13 @@ def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> An
     graph_idx = subsample(m, MAX_GRAPH_SAMPLES, seed)
     lap = laplacian_spectrum(Xs if graph_idx is None else Xs[graph_idx], n_eigs=k_max + 1)
 
-    decision = _decide(Xs, backend, settings, rows, scans, nulls, lap)
+    decision = _decide(Xs, backend, settings, rows, scans, nulls, gs)
     config = _config(backend, settings, n_samples=n_samples, dim=dim, n_used=m, sample_index=sample_index)
     return Analysis(config=config, rows=rows, gap_statistic=gs, laplacian=lap,
                     sample_index=sample_index, **decision)
 
 
-def _decide(Xs, backend, settings: Settings, rows, scans, nulls, lap) -> dict:
+def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     """The rule: continuum, or clustered and how many (see the module docstring)."""
     ks = list(settings.ks)
     seed, metric = settings.seed, settings.metric
@@ -352,59 +390,55 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, lap) -> dict:
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=None)
 
-    # A KMeans run with few restarts may merge two true clusters at the right k and so
-    # score below a wrong k: the best candidates are re-clustered with more restarts.
-    top = sorted(significant, key=lambda r: -r.silhouette)[:N_REFINE]
+    chosen, how = choose_k(significant, gap, agreement=GAP_AGREEMENT)
+    # The labels: the better of the scan's KMeans and one with more restarts.
     Xb = backend.asarray(Xs, dtype=settings.dtype)
-
-    def recluster(k):
-        km = backend.kmeans_result(Xb, k, seed=seed, n_init=REFINE_N_INIT, metric=metric, check_input=False)
-        return km, backend.to_numpy(km.labels).astype(np.int64)
-
-    refined = {}
-    for r in top:
-        km, lab = recluster(r.k)
-        s = (backend.silhouette(Xb, km.labels, metric=metric, check_input=False)
-             if n_distinct_labels(lab, r.k) >= 2 else 0.0)
-        refined[r.k] = (max(s, r.silhouette), lab if s >= r.silhouette else data["labels"][ks.index(r.k)])
-    chosen = max(top, key=lambda r: refined[r.k][0])
-    # Clusters separated by empty space leave exactly that many near-zero eigenvalues in
-    # the kNN-graph Laplacian; when that eigengap is clear and its k is significant, it
-    # outranks a silhouette that two close clusters merged into one can inflate.
-    by_k = {r.k: r for r in significant}
-    if lap["eigengap"] >= MIN_EIGENGAP and lap["k"] in by_k and lap["k"] != chosen.k:
-        r = by_k[lap["k"]]
-        if r.k not in refined:
-            refined[r.k] = (r.silhouette, recluster(r.k)[1])
-        chosen = r
     j = ks.index(chosen.k)
-    ratio, n_pairs = density_gap_ratio(Xs, refined[chosen.k][1])
+    km = backend.kmeans_result(Xb, chosen.k, seed=seed, n_init=REFINE_N_INIT, metric=metric, check_input=False)
+    labels = backend.to_numpy(km.labels).astype(np.int64)
+    s = (backend.silhouette(Xb, km.labels, metric=metric, check_input=False)
+         if n_distinct_labels(labels, chosen.k) >= 2 else 0.0)
+    if s < chosen.silhouette:
+        labels = data["labels"][j]
+    ratio, n_pairs = density_gap_ratio(Xs, labels)
     null_ratio = {kind: [density_gap_ratio(Y, scans[kind, i]["labels"][j])[0]
                          for i, Y in enumerate(nulls[kind])] for kind in NULL_KINDS}
-    all_null = np.concatenate([null_ratio[kind] for kind in NULL_KINDS])
-    # The stricter reference is the one whose splits look most like a gap (lower mean).
-    null_mean = min(float(np.nanmean(null_ratio[kind])) for kind in NULL_KINDS)
-    separated = bool(ratio < np.nanmin(all_null) and ratio < GAP_FRACTION * null_mean)
+    separated, null_mean, null_min = beats_nulls(ratio, null_ratio, fraction=GAP_FRACTION)
     gap_info = {"k": chosen.k, "ratio": ratio, "n_pairs": n_pairs, "null": null_ratio,
-                "separated": separated}
+                "separated": separated, "count_rule": how}
     if not separated:
         reason = (
             f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
             f"there is no empty space between neighboring clusters beyond what splitting "
             f"structureless data gives (ratio {ratio:.3f}, stricter null mean {null_mean:.3f}, "
-            f"min {np.nanmin(all_null):.3f}): a continuous, non-Gaussian shape such as a curved manifold"
+            f"min {null_min:.3f}): a continuous, non-Gaussian shape such as a curved manifold"
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
+    split_nulls = {kind: [(Y, scans[kind, i]["labels"][j]) for i, Y in enumerate(nulls[kind])]
+                   for kind in NULL_KINDS}
+    thin = thin_manifold_test(Xs, labels, split_nulls, seed=seed, min_signal=MIN_SIGNAL_DIMENSION,
+                              max_local=THIN_DIMENSION, fraction=GAP_FRACTION)
+    gap_info["manifold"] = thin
+    if thin is not None and not thin["separated"]:
+        reason = (
+            f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}) and the "
+            f"pieces look apart in a plane, but the data fill about {thin['local_dimension']:.1f} of "
+            f"their {thin['signal_dimension']} signal dimensions locally (a thin manifold) and along it "
+            f"there is no low-density gap beyond what splitting structureless data gives (ratio "
+            f"{thin['ratio']:.3f}, stricter null mean {thin['null_mean']:.3f}): a curve or sheet, a continuum"
+        )
+        return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
+    all_null = np.concatenate([null_ratio[kind] for kind in NULL_KINDS])
     weak = bool(chosen.z < 2 * Z_SILHOUETTE or ratio > 0.5 * null_mean)
     reason = (
-        f"the silhouette at k={chosen.k} ({chosen.silhouette:.4f}) is the highest of the ks "
-        f"that beat data without clusters (z = {chosen.z:.1f}), and neighboring clusters are "
+        f"k={chosen.k} {COUNT_REASONS[how]} (silhouette {chosen.silhouette:.4f}, excess "
+        f"{chosen.excess:.4f}, z = {chosen.z:.1f}), and neighboring clusters are "
         f"separated by low density (ratio {ratio:.3f}, nulls >= {np.nanmin(all_null):.3f})"
     )
     if weak:
         reason += "; the evidence is weaker than for well-separated clusters"
     return dict(verdict="clustered", n_clusters=chosen.k, reason=reason, density_gap=gap_info,
-                labels=refined[chosen.k][1], weak_evidence=weak)
+                labels=labels, weak_evidence=weak)
 
 
 def _progress(total, *, enabled):

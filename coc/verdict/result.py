@@ -145,6 +145,13 @@ class Analysis:
                 f"over {g['n_pairs']} neighboring pairs; nulls: {nulls}; "
                 f"{'a gap (clusters)' if g['separated'] else 'no gap beyond what splitting gives (continuum)'}"
             )
+            thin = g.get("manifold")
+            if thin is not None:
+                lines.append(
+                    f"thin manifold ({thin['local_dimension']:.1f} of {thin['signal_dimension']} signal "
+                    f"dimensions filled locally): density ratio along it {thin['ratio']:.3f}, stricter null "
+                    f"mean {thin['null_mean']:.3f}; {'a gap' if thin['separated'] else 'no gap (continuum)'}"
+                )
         gs = self.gap_statistic
         if gs is not None:
             lines.append(

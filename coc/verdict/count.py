@@ -1,0 +1,121 @@
+"""How many clusters, and the thin-manifold check: the pieces of the rule of
+:mod:`coc.verdict.decision` that are told there (steps 2 and 4); its constants live there too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from coc.verdict.manifold import (
+    LOW_DIMENSION,
+    local_dimension,
+    manifold_gap_ratio,
+    pc_scores,
+    signal_dimension,
+)
+
+#: How each count was reached, for the report.
+COUNT_REASONS = {
+    "gap": "has the largest gap statistic of the ks whose silhouette beats data without clusters, "
+           "and a silhouette excess close to the best",
+    "excess": "has the largest silhouette excess over data without clusters",
+}
+
+
+def choose_k(significant, gap, *, agreement: float) -> tuple:
+    """The number of clusters among the significant ks.
+
+    Parameters
+    ----------
+    significant : list of KRow
+        The ks whose silhouette beats the nulls (at least one).
+    gap : dict
+        The gap statistic: ``gap``, aligned with ``ks`` (k = 1 first).
+    agreement : float
+        The gap's k is taken when its silhouette excess is at least this fraction of the
+        largest excess; otherwise the k of the largest excess.
+
+    Returns
+    -------
+    chosen : KRow
+    how : str
+        ``"gap"`` or ``"excess"``: which statistic named k (a key of :data:`COUNT_REASONS`).
+    """
+    by_excess = max(significant, key=lambda r: r.excess)
+    gap_at = dict(zip(gap["ks"], gap["gap"]))
+    by_gap = max(significant, key=lambda r: gap_at[r.k])
+    if by_gap.excess >= agreement * by_excess.excess:
+        return by_gap, "gap"
+    return by_excess, "excess"
+
+
+def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float) -> tuple:
+    """Whether a density ratio shows a gap the nulls do not.
+
+    Parameters
+    ----------
+    ratio : float
+        The data's boundary/centroid density ratio.
+    null_ratio : dict
+        Null kind -> the same ratio on each draw.
+    fraction : float
+
+    Returns
+    -------
+    separated : bool
+        The ratio lies below every null's and below ``fraction`` times the stricter null's
+        mean (the lower one).
+    null_mean, null_min : float
+    """
+    all_null = np.concatenate([np.asarray(v, dtype=float) for v in null_ratio.values()])
+    null_mean = min(float(np.nanmean(v)) for v in null_ratio.values())
+    null_min = float(np.nanmin(all_null))
+    return bool(ratio < null_min and ratio < fraction * null_mean), null_mean, null_min
+
+
+def thin_manifold_test(X, labels, nulls: dict, *, seed: int, min_signal: int, max_local: float,
+                       fraction: float) -> dict | None:
+    """The density gap measured along a thin manifold, or None when the data are not thin.
+
+    The data are thin when at least ``min_signal`` principal components stand above the noise
+    (:func:`coc.verdict.manifold.signal_dimension`) and, locally, the points fill at most
+    ``max_local`` of them and at least one fewer than there are
+    (:func:`coc.verdict.manifold.local_dimension`); data in at most
+    :data:`coc.verdict.manifold.LOW_DIMENSION` dimensions are always tested. Then the
+    boundary/centroid density ratio is measured in the signal subspace, each point's density
+    from its 10th neighbor with the local dimension as exponent
+    (:func:`coc.verdict.manifold.manifold_gap_ratio`), on the data and on every null draw
+    (each in as many of its own first principal components), and the clusters must beat the
+    nulls there as well (:func:`beats_nulls`).
+
+    Parameters
+    ----------
+    X : np.ndarray of shape (n_samples, dim)
+    labels : np.ndarray of shape (n_samples,)
+        The clusters at the chosen k.
+    nulls : dict
+        Null kind -> list of ``(Y, labels)``, each draw and its KMeans labels at that k.
+    seed : int
+    min_signal : int
+    max_local, fraction : float
+
+    Returns
+    -------
+    dict or None
+        ``signal_dimension``, ``local_dimension``, ``ratio``, ``null`` (kind -> ratios),
+        ``null_mean`` and ``separated``.
+    """
+    q = signal_dimension(X)
+    if q < min_signal:
+        return None
+    dim = local_dimension(pc_scores(X, q), seed=seed)
+    # In a few dimensions the kNN density is reliable, so every shape is measured along
+    # itself; in more, only data filling locally at least one direction fewer than their
+    # signal (Gaussian clusters fill all of theirs).
+    if not (dim <= max_local and (X.shape[1] <= LOW_DIMENSION or dim <= q - 1)):
+        return None
+    ratio = manifold_gap_ratio(pc_scores(X, q), labels, exponent=dim)
+    null_ratio = {kind: [manifold_gap_ratio(pc_scores(Y, q), lab, exponent=dim) for Y, lab in draws]
+                  for kind, draws in nulls.items()}
+    separated, null_mean, _ = beats_nulls(ratio, null_ratio, fraction=fraction)
+    return {"signal_dimension": q, "local_dimension": dim, "ratio": ratio, "null": null_ratio,
+            "null_mean": null_mean, "separated": separated}

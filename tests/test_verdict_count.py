@@ -1,0 +1,110 @@
+"""How many clusters ``coc analyze`` names, and thin continua in high dimension (issue 13).
+
+A few draws of each of Tibshirani, Walther and Hastie's five simulations (the first draws of
+``bench/count_scenarios.py``, whose 50-draw table is the committed benchmark), the unequal
+anisotropic clusters, and curves and a sheet embedded in many dimensions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coc import scenarios
+from coc.verdict import analyze
+from coc.verdict.count import choose_k
+from coc.verdict.decision import GAP_AGREEMENT
+from coc.verdict.manifold import (
+    local_dimension,
+    manifold_gap_ratio,
+    pc_scores,
+    signal_dimension,
+)
+from coc.verdict.result import KRow
+
+N_NULL = 3
+ORDER = list(scenarios.TIBSHIRANI) + list(scenarios.EXTRA)
+
+
+def _draw(key, i):
+    make = {**scenarios.TIBSHIRANI, **scenarios.EXTRA}[key][1]
+    return make(np.random.default_rng([2001, ORDER.index(key), i]))
+
+
+def _count(X, seed=0):
+    a = analyze(X, k_max=10, n_null=N_NULL, seed=seed)
+    return (1 if a.verdict == "continuum" else a.n_clusters), a
+
+
+@pytest.mark.parametrize("key", list(scenarios.TIBSHIRANI))
+def test_tibshirani_scenarios(key):
+    for i in range(2):
+        X, truth = _draw(key, i)
+        k, a = _count(X, seed=i)
+        assert k == truth, (key, i, a.report())
+
+
+def test_unequal_anisotropic_clusters_are_three():
+    X, truth = _draw("unequal", 0)
+    k, a = _count(X)
+    assert k == truth == 3, a.report()
+    # The sizes are 20, 80 and 300: the labels find them.
+    assert sorted(np.bincount(a.labels)) == [20, 80, 300]
+
+
+@pytest.mark.parametrize("key", ["curve32", "curve256", "sheet64"])
+def test_thin_continua_in_high_dimension(key):
+    X, truth = _draw(key, 0)
+    k, a = _count(X)
+    assert (a.verdict, k) == ("continuum", truth), a.report()
+
+
+def test_scenario_shapes_follow_the_paper():
+    rng = np.random.default_rng(0)
+    X, t = scenarios.three_clusters_2d(rng)
+    assert X.shape == (100, 2) and t == 3
+    np.testing.assert_allclose(X[50:].mean(0), [5, -3], atol=0.5)
+    X, t = scenarios.four_clusters_10d(rng)
+    assert X.shape[1] == 10 and X.shape[0] in range(100, 201, 25) and t == 4
+    X, t = scenarios.two_elongated_3d(rng)
+    assert X.shape == (200, 3) and t == 2
+    # Each feature is the same t in [-0.5, 0.5] plus small noise; the second copy is shifted by 10.
+    assert np.abs(X[:100, 0] - X[:100, 1]).max() < 1.0
+    np.testing.assert_allclose(X[100:].mean(0) - X[:100].mean(0), 10, atol=0.1)
+
+
+def _row(k, excess):
+    return KRow(k, 0.5, {}, {}, 10.0, excess, True)
+
+
+def test_choose_k_takes_the_gap_unless_the_silhouette_objects():
+    gap = {"ks": [1, 2, 3, 4], "gap": [0.0, 0.5, 0.9, 1.0]}
+    rows = [_row(2, 0.20), _row(3, 0.30), _row(4, 0.28)]
+    # The gap is largest at 4 and its excess is within GAP_AGREEMENT of the best (3).
+    assert 0.28 >= GAP_AGREEMENT * 0.30
+    assert choose_k(rows, gap, agreement=GAP_AGREEMENT) == (rows[2], "gap")
+    rows[2] = _row(4, 0.10)
+    assert choose_k(rows, gap, agreement=GAP_AGREEMENT) == (rows[1], "excess")
+
+
+def test_signal_and_local_dimension():
+    rng = np.random.default_rng(0)
+    # Three strong directions in 40-d noise.
+    X = rng.standard_normal((600, 40)) * 0.1
+    X[:, :3] += rng.standard_normal((600, 3)) * [3.0, 2.0, 1.5]
+    assert signal_dimension(X) == 3
+    blob = pc_scores(X, 3)
+    assert local_dimension(blob) > 2.5
+    # A helix: three signal directions, one locally.
+    t = rng.random(600) * 4 * np.pi
+    helix = np.c_[np.cos(t), np.sin(t), 0.3 * t] + rng.normal(0, 0.01, (600, 3))
+    assert local_dimension(helix) < 1.5
+
+
+def test_manifold_gap_ratio_separated_vs_continuous():
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.random(400))
+    curve = np.c_[np.cos(3 * t), np.sin(3 * t), t] + rng.normal(0, 0.01, (400, 3))
+    halves = np.repeat([0, 1], 200)  # t is sorted: the first and second half of the curve
+    assert manifold_gap_ratio(curve, halves, exponent=1.0) > 0.7
+    two = np.vstack([curve[:200], curve[200:] + 5.0])
+    assert manifold_gap_ratio(two, halves, exponent=1.0) < 0.05
