@@ -6,11 +6,14 @@
     pytest tests bench --benchmark-disable        # CI: each cell runs once, untimed
 
 The option is ``--coc-profile`` rather than ``--profile``, which pytest-profiling owns.
+The JSON's ``machine_info["coc"]`` holds the same machine facts as a sweep's env.json
+(``coc.envinfo.collect_env``: CPU, BLAS and its threads, GPU and driver, packages, commit).
 """
 import os
 
 import pytest
 
+from coc.envinfo import collect_env
 from coc.profiles import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
 
 
@@ -34,3 +37,8 @@ def pytest_generate_tests(metafunc):
         profile = get_profile(metafunc.config.getoption("--coc-profile"))
         cells = make_cells(profile)
         metafunc.parametrize("cell", cells, ids=[c.label for c in cells])
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Put env.json's machine facts into the benchmark JSON (``machine_info["coc"]``)."""
+    machine_info["coc"] = collect_env()
