@@ -232,6 +232,41 @@ def tsne_quality(X, Y, *, perplexity: float) -> dict:
     }
 
 
+# -- for a table ---------------------------------------------------------------------------
+#: What :func:`brief` writes, for a table's legend.
+LEGEND = ("quality: I×r = KMeans inertia / scikit-learn's on the same data and seed (1.00 = as good; "
+          "I/n v where there is no reference); ARI = adjusted Rand index against the true labels; "
+          "Δs = silhouette minus scikit-learn's (s v where there is no reference); "
+          "nn = t-SNE 10-NN preservation (1 = all kept; higher is better), KL = exact KL(P||Q) on "
+          "a fixed subsample (lower is better); see coc/quality.py")
+
+
+def brief(op: str, quality) -> str:
+    """A record's quality in a few characters (see :data:`LEGEND`); empty where it has none."""
+    q = quality or {}
+    if q.get("error"):
+        return "quality: error"
+    parts = []
+    if op == "kmeans":
+        if q.get("inertia_ratio") is not None:
+            parts.append(f"I×{q['inertia_ratio']:.3f}")
+        elif q.get("inertia_per_point") is not None:
+            parts.append(f"I/n {q['inertia_per_point']:.4g}")
+        if q.get("ari") is not None:
+            parts.append(f"ARI {q['ari']:.2f}")
+    elif op.startswith("silhouette"):
+        if q.get("silhouette_diff") is not None:
+            parts.append(f"Δs {q['silhouette_diff']:.0e}" if q["silhouette_diff"] else "Δs 0")
+        elif q.get("silhouette") is not None:
+            parts.append(f"s {q['silhouette']:.4f}")
+    elif op == "tsne":
+        if q.get("knn_preservation") is not None:
+            parts.append(f"nn {q['knn_preservation']:.2f}")
+        if q.get("kl") is not None:
+            parts.append(f"KL {q['kl']:.2f}")
+    return " ".join(parts)
+
+
 # -- one cell ------------------------------------------------------------------------------
 def cell_quality(cell, backend, data: dict, result) -> Optional[dict]:
     """The ``quality`` dict of a finished cell (None for ``generate``), from the last timed

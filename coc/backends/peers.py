@@ -70,6 +70,11 @@ class PeerBackend(Backend):
     def _missing(self, op):
         raise CocError(f"backend {self.name!r} has no {op}: {self.missing_ops[op]}")
 
+    def _check_tsne_method(self, method):
+        if "tsne" in self.missing_ops:
+            self._missing("tsne")
+        super()._check_tsne_method(method)
+
     def _kmeans(self, X, n_clusters, *, seed, n_init, max_iter, tol):
         self._missing("kmeans")
 
