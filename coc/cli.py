@@ -20,7 +20,7 @@ COMMANDS = {
     "experiment": ("coc.experiment", "run the notebook's experiment (silhouette table, t-SNE picture)"),
     "sweep": ("coc.sweep", "time (backend, op, n_samples, dim) cells; resumable"),
     "compare": ("coc.compare", "speedup table between two result folders or pytest-benchmark files"),
-    "analyze": ("coc.analyze", "verdict on your embeddings: clustered (how many) or continuum"),
+    "analyze": ("coc.verdict.cli", "verdict on your embeddings: clustered (how many) or continuum"),
     "phase": ("coc.phase", "the transition from clusters to continuum as blob spread grows"),
 }
 

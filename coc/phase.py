@@ -2,19 +2,23 @@
 
 The notebook's blobs (10 centers uniform in [0, 1]^32, 100 points each) are drawn at a sweep
 of spreads, the same centers and noise at every spread (one seed), and each is put through
-:func:`coc.analyze.analyze`. The figure shows the raw silhouette at the true k, the band of
+:func:`coc.analyze`. The figure shows the raw silhouette at the true k, the band of
 the null references at that k, and the verdict at each spread.
 """
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from coc import _args
+from coc._io import atomic_save_figure, atomic_write_json, check_writable_dir
+from coc.backends import get_backend
+from coc.timing import Stopwatch
 from coc.validation import CocError, check_std
+from coc.verdict.decision import DEFAULT_BACKEND, DEFAULT_N_NULL, analyze
+from coc.verdict.stats import NULL_KINDS
 
 #: The notebook's size.
 N_CENTERS = 10
@@ -35,7 +39,7 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     seed : int
         Seeds the blobs (the same centers and noise at every spread) and the analysis.
     n_null : int or None
-        Null draws of each reference (default: :data:`coc.analyze.DEFAULT_N_NULL`).
+        Null draws of each reference (default: :data:`coc.verdict.decision.DEFAULT_N_NULL`).
     progress : bool
 
     Returns
@@ -46,14 +50,12 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     """
     from tqdm.auto import tqdm
 
-    from coc.analyze import DEFAULT_N_NULL, NULL_KINDS, analyze
-
     stds = [check_std(s) for s in stds]
     if not stds:
         raise CocError("give at least one std")
     n_null = DEFAULT_N_NULL if n_null is None else n_null
     rows = []
-    t0 = time.perf_counter()
+    watch = Stopwatch()
     for std in tqdm(stds, disable=not progress, unit="std", leave=False):
         X, _y = backend.blobs(N_CENTERS, N_PER_CENTER, DIM, std, seed=seed)
         a = analyze(X, backend=backend, n_null=n_null, seed=seed)
@@ -62,7 +64,7 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
             "std": std,
             "verdict": a.verdict,
             "n_clusters": a.n_clusters,
-            "weak_evidence": a.weak,
+            "weak_evidence": a.weak_evidence,
             "silhouette_true_k": row_k.silhouette,
             "null_mean": row_k.null_mean,
             "null_sd": row_k.null_sd,
@@ -72,23 +74,25 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
         })
     config = dict(backend=backend.name, n_centers=N_CENTERS, n_per_center=N_PER_CENTER, dim=DIM,
                   true_k=N_CENTERS, stds=stds, seed=seed, n_null=n_null, null_kinds=list(NULL_KINDS),
-                  elapsed_s=round(time.perf_counter() - t0, 2))
+                  elapsed_s=round(watch.elapsed_s, 2))
     return {"config": config, "rows": rows}
 
 
-def plot_phase(phase: dict):
-    """Silhouette at the true k against spread, with the null band and the verdicts."""
-    import matplotlib
+def plot_phase(phase: dict, *, ax=None):
+    """Silhouette at the true k against spread, with the null band and the verdicts.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from coc.analyze import NULL_KINDS
+    Draws on ``ax`` when given, else on a new Figure; returns the Figure.
+    """
+    from matplotlib.figure import Figure
 
     rows = phase["rows"]
     c = phase["config"]
     std = np.array([r["std"] for r in rows])
-    fig, ax = plt.subplots(figsize=(9, 5))
+    if ax is None:
+        fig = Figure(figsize=(9, 5))
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
     for kind, color in zip(NULL_KINDS, ("tab:blue", "tab:orange")):
         mean = np.array([r["null_mean"][kind] for r in rows])
         sd = np.array([r["null_sd"][kind] for r in rows])
@@ -135,7 +139,8 @@ def plot_phase(phase: dict):
 
 # -- command line ------------------------------------------------------------------------
 def add_arguments(p):
-    p.add_argument("--backend", default="cpu", help="backend name or alias (default: cpu)")
+    p.add_argument("--backend", default=DEFAULT_BACKEND,
+                   help=f"backend name or alias (default: {DEFAULT_BACKEND}; cpu is its alias)")
     p.add_argument("--stds", type=_args.float_list, default=list(DEFAULT_STDS),
                    help="comma-separated blob spreads (default: 0.01, then 0.1 to 1.5 by 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the blobs and the analysis (default: 0)")
@@ -145,9 +150,9 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from coc._io import atomic_save_figure, atomic_write_json, check_writable_dir
-    from coc.backends import get_backend
+    import matplotlib
 
+    matplotlib.use("Agg")
     out = check_writable_dir(Path(args.out))
     backend = get_backend(args.backend)
     phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
@@ -157,7 +162,8 @@ def main(args) -> int:
     atomic_write_json(out / "phase.json", phase)
     for r in phase["rows"]:
         k = "" if r["n_clusters"] is None else f", k = {r['n_clusters']}"
-        print(f"std {r['std']:<5g} silhouette@k=10 {r['silhouette_true_k']:.4f}  {r['verdict']}{k}"
+        print(f"std {r['std']:<5g} silhouette@k={phase['config']['true_k']} {r['silhouette_true_k']:.4f}  "
+              f"{r['verdict']}{k}"
               + (" (weak)" if r["weak_evidence"] else ""))
     print(f"wrote {out / 'phase.json'}, {out / 'phase.png'}", file=sys.stderr)
     return 0

@@ -115,7 +115,8 @@ def add_arguments(p) -> None:
     p.add_argument("--ops", type=_args.str_list, default=None,
                    help=f"comma-separated ops from: {', '.join(ALL_OPS)}")
     p.add_argument("--n-samples", type=_args.int_list, default=None, help="comma-separated sizes")
-    p.add_argument("--dims", type=_args.int_list, default=None, help="comma-separated dimensions")
+    p.add_argument("--dim", "--dims", dest="dims", type=_args.int_list, default=None,
+                   help="comma-separated dimensions (--dims is the same option)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per cell (after one warm-up)")
     p.add_argument("--dtype", choices=DTYPES, default=None, help="the data's dtype (default: the profile's)")
     p.add_argument("--k", type=int, default=None,

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import coc
-from coc.analyze import analyze, density_gap_ratio, gap_statistic, null_references
+from coc.verdict import analyze
+from coc.verdict.stats import density_gap_ratio, gap_statistic, null_references
 from coc.cli import main
 
 N_NULL = 3
@@ -45,7 +46,7 @@ def test_notebook_blobs_are_ten_clusters(backend, std):
     a = analyze(_blobs(backend, std), backend=backend, n_null=N_NULL, k_max=K_MAX)
     assert (a.verdict, a.n_clusters) == ("clustered", 10), a.report()
     if std == 0.01:
-        assert not a.weak
+        assert not a.weak_evidence
     assert a.labels is not None and len(np.unique(a.labels)) == 10
 
 

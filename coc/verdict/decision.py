@@ -1,0 +1,322 @@
+"""The decision of ``coc analyze``: its constants, its rule, and :func:`analyze`.
+
+How ``coc analyze`` decides
+---------------------------
+A raw silhouette cannot answer the question alone: it is never zero, it moves with dimension
+and sample size, and any non-Gaussian shape (a uniform box, a curved manifold) scores higher
+than a Gaussian. So every statistic is computed twice, once on the data and once on *null
+references*: data drawn to match the input but without clusters,
+
+* ``gaussian``: a Gaussian with the data's mean and covariance;
+* ``box``: uniform in the bounding box of the data's principal-component scores, rotated back
+  (the reference of the gap statistic).
+
+``--n-null`` draws of each are clustered by exactly the same procedure as the data (KMeans with
+the same seeds and restarts, at every candidate k, on the same number of points).
+
+The decision takes two steps, each against the stricter of the two references:
+
+1. **Silhouette against its null.** For each k the data's silhouette is compared with the null
+   draws' mean and spread: ``z_k = (s_k - mean_k) / sd_k``, the reference being the one with the
+   higher mean at that k. If no k has ``z_k >= Z_SILHOUETTE`` *and* an excess
+   ``s_k - mean_k >= MIN_EXCESS``, nothing distinguishes the data from structureless data of
+   the same shape: **continuum** (a single Gaussian, a uniform box). Otherwise the number of
+   clusters is the k with the highest raw silhouette among the significant ks (the notebook's
+   finding: the right k scores highest even when every score is low), re-clustered with more
+   restarts. One exception: when the kNN-graph Laplacian has a clear eigengap
+   (``>= MIN_EIGENGAP``) after a significant k, that k is taken, since two close clusters
+   merged into one can lift the silhouette of the k below the true one.
+2. **Density gap, re-run on the nulls.** A curved continuous manifold (a swiss roll, a noisy
+   circle) beats both references on silhouette, since it is far from Gaussian and from a box.
+   What it lacks is empty space between the pieces KMeans cuts it into. At the chosen k each
+   cluster is paired with the cluster it touches most in the data (most kNN-graph edges; a
+   cluster touching none is paired with the cluster second-nearest to most of its points).
+   The pair's points are projected on a plane: the line through the two centroids (one at
+   t = 0, the other at t = 1) and the main direction of the points off that line, which
+   follows a curved piece so that a bend is not mistaken for a dip. Each point's density in
+   that plane comes from its distance to its 10th neighbor, and the ratio of the mean density
+   near the boundary (``|t - 0.5| < 0.1``) to that near the centroids is pooled over pairs:
+   about 0 for separated clusters, about 1 for adjacent pieces of a continuum. KMeans itself
+   carves a dip into any data it splits (more so in high dimension), so the same ratio is
+   measured on every null draw at the same k, and the data count as clustered only when
+   their ratio lies below every null ratio and below ``GAP_FRACTION`` times the mean of the
+   stricter null (the lower one). Otherwise: **continuum** (a manifold, or a non-Gaussian
+   blob without gaps).
+
+The gap statistic (Tibshirani, Walther and Hastie 2001; the 1-SE rule, with the box
+reference) is reported as evidence but does not vote; the spectrum of the normalized Laplacian
+of the k-nearest-neighbor graph only names k, as above. Alone, each fails on some of the cases coc is checked on: the
+gap statistic calls a curved manifold clustered, and the kNN graph of heavily overlapping
+blobs is connected, so its spectrum is smooth.
+
+Scale: everything runs on at most ``--max-samples`` points drawn at random (without
+replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
+backend; the small host-side statistics (projections, the kNN graph on at most
+``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from coc.backends import Backend, get_backend
+from coc.backends.base import METRICS
+from coc.timing import Stopwatch
+from coc.validation import CocError, check_n_samples, check_seed, check_X
+from coc.verdict.result import Analysis, KRow
+from coc.verdict.stats import (
+    NULL_KINDS,
+    cluster_scan,
+    density_gap_ratio,
+    gap_statistic,
+    laplacian_spectrum,
+    n_distinct_labels,
+    null_references,
+    subsample,
+)
+
+#: Defaults of the command line.
+DEFAULT_BACKEND = "sklearn"
+DEFAULT_K_MAX = 20
+DEFAULT_N_NULL = 5
+DEFAULT_MAX_SAMPLES = 3000
+DEFAULT_N_INIT = 3
+#: The best few significant ks are re-clustered with more restarts before choosing one.
+N_REFINE = 4
+REFINE_N_INIT = 10
+#: Fewest points accepted (the loader's rule as well).
+MIN_SAMPLES = 10
+#: The kNN-graph spectrum uses at most this many points (a dense eigen-decomposition).
+MAX_GRAPH_SAMPLES = 1500
+
+#: Decision thresholds (see the module docstring).
+Z_SILHOUETTE = 4.0
+MIN_EXCESS = 0.02
+GAP_FRACTION = 0.65
+#: An eigengap of the kNN-graph Laplacian this large names the number of clusters.
+MIN_EIGENGAP = 0.15
+#: The spread of a null's silhouette is estimated from few draws; never trust it below this.
+MIN_NULL_SD = 0.004
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked options of one analysis."""
+
+    ks: tuple
+    n_null: int
+    seed: int
+    n_init: int
+    metric: str
+    max_samples: int
+    progress: bool
+
+
+def analyze(
+    X,
+    *,
+    backend: str | Backend = DEFAULT_BACKEND,
+    metric: str = "euclidean",
+    k_max: int | None = None,
+    n_null: int = DEFAULT_N_NULL,
+    seed: int = 0,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    n_init: int = DEFAULT_N_INIT,
+    progress: bool = False,
+) -> Analysis:
+    """Decide whether ``X`` forms clusters (and how many) or a continuum.
+
+    The options are those of ``coc analyze``. ``X`` is checked once, here (a finite 2-D
+    numeric array whose squared distances do not overflow); every backend call inside runs
+    with ``check_input=False``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, dim)
+        The embeddings, on the host or on the backend's device.
+    backend : str or coc.Backend
+        Runs KMeans and the silhouette (default ``sklearn``; ``cpu`` is its alias).
+    metric : {"euclidean", "cosine"}
+        The distance between points.
+    k_max : int or None
+        Largest candidate k (default ``min(20, n_used // 10)``); candidates are 2..k_max.
+    n_null : int
+        Draws of each null reference.
+    seed : int
+        Seeds the subsample, the null draws and KMeans: same input and seed, same result.
+    max_samples : int
+        Statistics run on a random subsample of at most this many points.
+    n_init : int
+        KMeans restarts, the same on the data and the nulls.
+    progress : bool
+        A progress bar on stderr.
+
+    Returns
+    -------
+    Analysis
+    """
+    watch = Stopwatch()
+    if not isinstance(backend, Backend):
+        backend = get_backend(backend)
+    if metric not in METRICS:
+        raise CocError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    Xh = np.asarray(backend.to_numpy(X))
+    if Xh.ndim != 2:
+        raise CocError(f"embeddings must be 2-D (n_samples, dim), got shape {Xh.shape}")
+    n, d = Xh.shape
+    if n < MIN_SAMPLES:
+        raise CocError(f"{n} points; coc analyze needs at least {MIN_SAMPLES}")
+    Xh = check_X(Xh, xp=np, min_samples=MIN_SAMPLES)
+    n_null = check_n_samples(n_null, minimum=2, name="--n-null")
+    max_samples = check_n_samples(max_samples, minimum=MIN_SAMPLES, name="--max-samples")
+    n_init = check_n_samples(n_init, minimum=1, name="n_init")
+    seed = check_seed(seed, name="--seed")
+    if seed is None:
+        raise CocError("--seed must be an integer (the verdict is reproducible)")
+    idx = subsample(n, max_samples, seed)
+    Xs = Xh if idx is None else Xh[idx]
+    Xs = np.asarray(Xs, dtype=np.float64)
+    m = Xs.shape[0]
+    k_cap = m - 1
+    if k_max is None:
+        k_max = max(2, min(DEFAULT_K_MAX, m // 10))
+    elif isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max < 2:
+        raise CocError(f"--k-max must be an integer >= 2, got {k_max!r}")
+    k_max = min(int(k_max), k_cap)
+    settings = Settings(ks=tuple(range(2, k_max + 1)), n_null=n_null, seed=seed, n_init=n_init,
+                        metric=metric, max_samples=max_samples, progress=progress)
+    # Each KMeans and silhouette call here is small; on a busy CPU the native thread pools
+    # (OpenMP, BLAS) then spin against each other and run many times slower than one thread.
+    context = contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1)
+    with context:
+        result = _run(Xs, backend, settings, n_samples=n, dim=d, sample_index=idx)
+    result.elapsed_s = watch.elapsed_s
+    return result
+
+
+def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> Analysis:
+    ks = list(settings.ks)
+    k_max = ks[-1]
+    n_null, seed = settings.n_null, settings.seed
+    m = Xs.shape[0]
+    nulls = null_references(Xs, n_null, seed)
+    datasets = [("data", 0, Xs)] + [(kind, i, Y) for kind in NULL_KINDS for i, Y in enumerate(nulls[kind])]
+    bar = _progress(len(datasets), enabled=settings.progress)
+    scans = {}
+    for name, i, Y in datasets:
+        bar.set_description(f"{name} {i}" if name != "data" else "data")
+        scans[name, i] = cluster_scan(backend, backend.asarray(Y, dtype=backend.default_dtype), ks,
+                                      seed=seed, n_init=settings.n_init, metric=settings.metric)
+        bar.update()
+    bar.close()
+
+    data = scans["data", 0]
+    null_sil = {kind: np.array([scans[kind, i]["silhouette"] for i in range(n_null)]) for kind in NULL_KINDS}
+    rows = []
+    for j, k in enumerate(ks):
+        mean = {kind: float(null_sil[kind][:, j].mean()) for kind in NULL_KINDS}
+        sd = {kind: float(null_sil[kind][:, j].std(ddof=1)) for kind in NULL_KINDS}
+        strict = max(NULL_KINDS, key=lambda kind: mean[kind])
+        excess = data["silhouette"][j] - mean[strict]
+        z = excess / max(sd[strict], MIN_NULL_SD)
+        rows.append(KRow(k, float(data["silhouette"][j]), mean, sd, float(z), float(excess),
+                         bool(z >= Z_SILHOUETTE and excess >= MIN_EXCESS)))
+
+    # Gap statistic over k = 1..k_max, the box being Tibshirani's reference.
+    gs = gap_statistic(
+        [data["log_inertia_1"]] + data["log_inertia"],
+        [[scans["box", i]["log_inertia_1"]] + scans["box", i]["log_inertia"] for i in range(n_null)],
+    )
+    gs["k"] = ([1] + ks)[gs.pop("index")]
+    gs["ks"] = [1] + ks
+
+    graph_idx = subsample(m, MAX_GRAPH_SAMPLES, seed)
+    lap = laplacian_spectrum(Xs if graph_idx is None else Xs[graph_idx], n_eigs=k_max + 1)
+
+    decision = _decide(Xs, backend, settings, rows, scans, nulls, lap)
+    config = dict(backend=backend.name, n_samples=n_samples, dim=dim, n_used=m,
+                  subsampled=sample_index is not None, ks=ks, n_null=n_null,
+                  null_kinds=list(NULL_KINDS), seed=seed, n_init=settings.n_init,
+                  metric=settings.metric, max_samples=settings.max_samples,
+                  z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION)
+    return Analysis(config=config, rows=rows, gap_statistic=gs, laplacian=lap,
+                    sample_index=sample_index, **decision)
+
+
+def _decide(Xs, backend, settings: Settings, rows, scans, nulls, lap) -> dict:
+    """The rule: continuum, or clustered and how many (see the module docstring)."""
+    ks = list(settings.ks)
+    seed, metric = settings.seed, settings.metric
+    data = scans["data", 0]
+    significant = [r for r in rows if r.significant]
+    if not significant:
+        best = max(rows, key=lambda r: r.z)
+        reason = (
+            f"no k's silhouette stands out from data without clusters (best: k={best.k}, "
+            f"{best.silhouette:.4f} against a null mean of {best.silhouette - best.excess:.4f}, "
+            f"z = {best.z:.1f} < {Z_SILHOUETTE:g} or excess < {MIN_EXCESS:g})"
+        )
+        return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=None)
+
+    # A KMeans run with few restarts may merge two true clusters at the right k and so
+    # score below a wrong k: the best candidates are re-clustered with more restarts.
+    top = sorted(significant, key=lambda r: -r.silhouette)[:N_REFINE]
+    Xb = backend.asarray(Xs, dtype=backend.default_dtype)
+
+    def recluster(k):
+        km = backend.kmeans_result(Xb, k, seed=seed, n_init=REFINE_N_INIT, metric=metric, check_input=False)
+        return km, backend.to_numpy(km.labels).astype(np.int64)
+
+    refined = {}
+    for r in top:
+        km, lab = recluster(r.k)
+        s = (backend.silhouette(Xb, km.labels, metric=metric, check_input=False)
+             if n_distinct_labels(lab, r.k) >= 2 else 0.0)
+        refined[r.k] = (max(s, r.silhouette), lab if s >= r.silhouette else data["labels"][ks.index(r.k)])
+    chosen = max(top, key=lambda r: refined[r.k][0])
+    # Clusters separated by empty space leave exactly that many near-zero eigenvalues in
+    # the kNN-graph Laplacian; when that eigengap is clear and its k is significant, it
+    # outranks a silhouette that two close clusters merged into one can inflate.
+    by_k = {r.k: r for r in significant}
+    if lap["eigengap"] >= MIN_EIGENGAP and lap["k"] in by_k and lap["k"] != chosen.k:
+        r = by_k[lap["k"]]
+        if r.k not in refined:
+            refined[r.k] = (r.silhouette, recluster(r.k)[1])
+        chosen = r
+    j = ks.index(chosen.k)
+    ratio, n_pairs = density_gap_ratio(Xs, refined[chosen.k][1])
+    null_ratio = {kind: [density_gap_ratio(Y, scans[kind, i]["labels"][j])[0]
+                         for i, Y in enumerate(nulls[kind])] for kind in NULL_KINDS}
+    all_null = np.concatenate([null_ratio[kind] for kind in NULL_KINDS])
+    # The stricter reference is the one whose splits look most like a gap (lower mean).
+    null_mean = min(float(np.nanmean(null_ratio[kind])) for kind in NULL_KINDS)
+    separated = bool(ratio < np.nanmin(all_null) and ratio < GAP_FRACTION * null_mean)
+    gap_info = {"k": chosen.k, "ratio": ratio, "n_pairs": n_pairs, "null": null_ratio,
+                "separated": separated}
+    if not separated:
+        reason = (
+            f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
+            f"there is no empty space between neighboring clusters beyond what splitting "
+            f"structureless data gives (ratio {ratio:.3f}, stricter null mean {null_mean:.3f}, "
+            f"min {np.nanmin(all_null):.3f}): a continuous, non-Gaussian shape such as a curved manifold"
+        )
+        return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
+    weak = bool(chosen.z < 2 * Z_SILHOUETTE or ratio > 0.5 * null_mean)
+    reason = (
+        f"the silhouette at k={chosen.k} ({chosen.silhouette:.4f}) is the highest of the ks "
+        f"that beat data without clusters (z = {chosen.z:.1f}), and neighboring clusters are "
+        f"separated by low density (ratio {ratio:.3f}, nulls >= {np.nanmin(all_null):.3f})"
+    )
+    if weak:
+        reason += "; the evidence is weaker than for well-separated clusters"
+    return dict(verdict="clustered", n_clusters=chosen.k, reason=reason, density_gap=gap_info,
+                labels=refined[chosen.k][1], weak_evidence=weak)
+
+
+def _progress(total, *, enabled):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="dataset", leave=False)
