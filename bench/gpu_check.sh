@@ -93,13 +93,14 @@ EOF
 
 declare -A limit=([a]=${COC_T_A:-120} [b]=${COC_T_B:-30} [c]=${COC_T_C:-60} [d]=${COC_T_D:-100}
                   [e]=${COC_T_E:-60} [f]=${COC_T_F:-300})
-status=0
 for p in "${parts[@]}"; do
     if [ -z "${limit[$p]:-}" ]; then
-        echo "gpu_check: unknown part '$p' (parts: a b c d e f)" >&2
-        status=2
-        continue
+        echo "gpu_check: unknown part '$p' (parts: a b c d e f); nothing run" >&2
+        exit 2
     fi
+done
+status=0
+for p in "${parts[@]}"; do
     dir=$work/$p
     mkdir -p "$dir"
     export -f "part_$p"
