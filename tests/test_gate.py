@@ -82,3 +82,15 @@ def test_formats_and_bad_ratio(run_a, tmp_path, capsys):
     assert doc["rows"][0]["B:numpy vs A:sklearn"] > 0
     assert main(["compare", str(run_a), str(run_a), "--fail-above", "0"]) == 2
     assert "--fail-above must be a ratio > 0" in capsys.readouterr().err
+
+
+def test_pytest_benchmark_json_carries_quality_and_machine(tmp_path):
+    from coc.records import records_from_pytest_benchmark
+
+    doc = {"machine_info": {"node": "box", "coc": {"cpu": {"model": "x"}}}, "datetime": "now",
+           "benchmarks": [{"extra_info": {"backend": "numpy", "op": "kmeans", "n_samples": 100, "dim": 4, "k": 10,
+                                          "dtype": "float32", "max_iter": 30, "algorithm": "k-means++",
+                                          "quality": {"inertia_ratio": 1.01}},
+                           "stats": {"median": 0.5, "data": [0.5]}}]}
+    (rec,) = records_from_pytest_benchmark(doc)
+    assert rec["quality"] == {"inertia_ratio": 1.01} and rec["algorithm"] == "k-means++" and rec["host"] == "box"
