@@ -1,11 +1,13 @@
 """Option types shared by the commands (comma-separated lists, seeds), for argparse.
 
-A leaf module: the commands import it, and it imports nothing of coc's, so no command needs
-``coc.cli`` (which imports every command).
+A leaf module: the commands import it, and it imports only ``coc.validation`` (itself a
+leaf), so no command needs ``coc.cli`` (which imports every command).
 """
 from __future__ import annotations
 
 import argparse
+
+from coc.validation import MAX_SEED, CocError, check_seed
 
 
 def str_list(text):
@@ -36,3 +38,15 @@ def float_list(text):
     if not items:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
     return items
+
+
+def seed(text):
+    """``"7"`` -> ``7``: the one seed rule (:func:`coc.validation.check_seed`) for ``--seed``."""
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    try:
+        return check_seed(value)
+    except CocError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer from 0 to {MAX_SEED}, got {text}") from None

@@ -22,13 +22,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
-from pathlib import Path
 
-from coc._io import atomic_write_text, check_writable_dir
+from coc._io import atomic_write_text, check_outputs_writable
 from coc.cells import row_key
 from coc.gate import gate
-from coc.records import load_results
+from coc.records import RESULTS_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
 
@@ -55,14 +55,19 @@ def main(args) -> int:
     if args.fail_above is not None and not args.fail_above > 0:
         raise CocError(f"--fail-above must be a ratio > 0, got {args.fail_above}")
     if args.out:
-        check_writable_dir(Path(args.out).parent)
+        check_outputs_writable([args.out])
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
-    if label_a == label_b:
-        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
+    title = None
+    if _same_file(args.a, args.b):
+        title = (f"# {label_a}: one run against itself (A and B are both {args.a}), "
+                 "its backends side by side")
+    elif label_a == label_b:  # two runs of one name: their paths tell them apart
+        label_a, label_b = str(args.a), str(args.b)
     failures = gate(a, b, fail_above=args.fail_above) if args.fail_above is not None else []
     try:
-        table = compare_table(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline)
+        table = compare_table(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline,
+                              title=title)
     except CocError as e:
         if not failures:
             raise
@@ -74,7 +79,7 @@ def main(args) -> int:
         text = {"md": render_markdown, "csv": render_csv, "json": render_json}[args.format](table)
         print(text, end="")
         if args.out:
-            atomic_write_text(args.out, text)
+            atomic_write_text(args.out, text, option="--out")
             print(f"wrote {args.out}", file=sys.stderr)
     if args.fail_above is None:
         return 0
@@ -85,18 +90,31 @@ def main(args) -> int:
     return 1 if failures else 0
 
 
-def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None) -> str:
+def _same_file(a, b) -> bool:
+    """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
+    def file_of(p):
+        return os.path.join(p, RESULTS_FILE) if os.path.isdir(p) else p
+    try:
+        return os.path.samefile(file_of(a), file_of(b))
+    except OSError:
+        return False
+
+
+def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> str:
     """The markdown speedup table of the cells runs ``a`` and ``b`` (lists of records) share.
+
+    ``title`` replaces the first line (``# label_a (A) vs label_b (B)``).
 
     Raises
     ------
     CocError
         When ``baseline`` is not one of A's backends, or the runs share no cell.
     """
-    return render_markdown(compare_table(a, b, label_a=label_a, label_b=label_b, baseline=baseline))
+    return render_markdown(compare_table(a, b, label_a=label_a, label_b=label_b, baseline=baseline,
+                                         title=title))
 
 
-def compare_table(a, b, *, label_a="A", label_b="B", baseline=None) -> dict:
+def compare_table(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> dict:
     """The speedup table of the cells runs ``a`` and ``b`` share, as data.
 
     Returns
@@ -153,7 +171,7 @@ def compare_table(a, b, *, label_a="A", label_b="B", baseline=None) -> dict:
         iters = {r.get("max_iter") for r in (*ra.values(), *rb.values())} - {None}
         rows.append({"op": key[0], "n_samples": key[1], "dim": key[2], "dtype": key[4],
                      "unequal_budgets": len(iters) > 1, "values": values})
-    return {"a": label_a, "b": label_b, "baseline": baseline, "columns": columns,
+    return {"a": label_a, "b": label_b, "title": title, "baseline": baseline, "columns": columns,
             "n_times": len(time_cols), "rows": rows, "shared": len(shared),
             "only_a": len(set(rows_a) - set(rows_b)), "only_b": len(set(rows_b) - set(rows_a))}
 
@@ -162,7 +180,7 @@ def render_markdown(table: dict) -> str:
     """The table as markdown (times formatted, speedups as ``×2.00``)."""
     nt = table["n_times"]
     lines = [
-        f"# {table['a']} (A) vs {table['b']} (B)",
+        table.get("title") or f"# {table['a']} (A) vs {table['b']} (B)",
         "",
         f"Median time per cell; speedup = A:{table['baseline']}'s time / B's time (>1: B is faster).",
         "",

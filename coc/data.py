@@ -8,7 +8,7 @@ draws are made in float64 and cast, so float32 and float64 data agree to roundin
 from __future__ import annotations
 
 from coc._xp import is_numpy, rng
-from coc.validation import check_dim, check_dtype, check_n_samples, check_std
+from coc.validation import check_dim, check_dtype, check_n_samples, check_seed, check_std
 
 
 def uniform(n_samples: int, dim: int, *, xp, seed=0, dtype="float64"):
@@ -31,7 +31,7 @@ def uniform(n_samples: int, dim: int, *, xp, seed=0, dtype="float64"):
     """
     n_samples = check_n_samples(n_samples)
     dim = check_dim(dim)
-    g = rng(xp, seed)
+    g = rng(xp, check_seed(seed))
     return _draw(g.random, (n_samples, dim), xp=xp, dtype=dtype)
 
 
@@ -50,7 +50,7 @@ def blobs(n_centers: int, n_per_center: int, dim: int, std: float, *, xp, seed=0
     check_n_samples(n_centers * n_per_center, name="n_centers * n_per_center")
     dim = check_dim(dim)
     std = check_std(std)
-    g = rng(xp, seed)
+    g = rng(xp, check_seed(seed))
     centers = _draw(g.random, (n_centers, dim), xp=xp, dtype=dtype)
     X = _draw(g.standard_normal, (n_centers * n_per_center, dim), xp=xp, dtype=dtype)
     X *= std

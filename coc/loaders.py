@@ -8,13 +8,17 @@ message names the file, so the CLI prints one line and exits 2.
 """
 from __future__ import annotations
 
+import errno
+import math
+import os
+import stat
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from coc.validation import CocError
+from coc.validation import CocError, max_magnitude
 
 #: Fewest points worth analyzing.
 MIN_POINTS = 10
@@ -41,18 +45,18 @@ def load_embeddings(path, *, key: str | None = None, min_points: int = MIN_POINT
     Raises
     ------
     CocError
-        A missing or unreadable file, an unknown suffix, a pickle, an empty, non-numeric or
-        not 2-D array, NaN or inf (saying in how many rows), or fewer than ``min_points`` rows.
+        A missing or unreadable file (saying why: no such file, symlink loop, permission
+        denied, a folder), an unknown suffix, a file that is not what its suffix says, a
+        pickle, a header claiming more data than the file holds, an empty, non-numeric or
+        not 2-D array, NaN or inf (saying in how many rows), values so large that squared
+        distances overflow, or fewer than ``min_points`` rows.
     """
     path = Path(path)
-    if not path.exists():
-        raise CocError(f"{path}: no such file")
-    if path.is_dir():
-        raise CocError(f"{path}: is a folder, not a file")
+    size = _check_readable_file(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise CocError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use one of {', '.join(SUFFIXES)}")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise CocError(f"{path}: the file is empty")
     if key is not None and suffix not in (".npz", ".parquet"):
         raise CocError(f"--key applies to .npz and .parquet files, not {suffix}")
@@ -83,39 +87,171 @@ def check_embeddings(X, *, name: str = "embeddings", min_points: int = MIN_POINT
         raise CocError(f"{name}: NaN or inf in {n_bad} of {X.shape[0]} rows (first at row {first})")
     if X.shape[0] < min_points:
         raise CocError(f"{name}: {X.shape[0]} points; at least {min_points} are needed")
+    # The float64 limit: every analysis may compute in float64 (float32 data cannot reach it).
+    limit = max_magnitude(np.float64, X.shape[1], xp=np)
+    biggest = float(np.max(np.abs(X)))
+    if biggest > limit:
+        raise CocError(f"{name}: values up to {biggest:.3g}: squared distances in {X.shape[1]} "
+                       f"dimensions would overflow (keep |x| below {limit:.3g}; rescale the data)")
     return X
 
 
+# -- the file itself ---------------------------------------------------------------------
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.ENOENT:
+        return "no such file"
+    if e.errno == errno.ELOOP:
+        return "symlink loop (following its links never reaches a file)"
+    if e.errno == errno.EISDIR:
+        return "is a folder, not a file"
+    return e.strerror.lower() if e.strerror else str(e)
+
+
+def _check_readable_file(path: Path) -> int:
+    """The size of ``path`` once it is known to be a regular file we may read; else CocError."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            raise CocError(f"{path}: broken symlink (it points to {os.readlink(path)}, which does not exist)") from None
+        raise CocError(f"{path}: {_os_reason(e)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CocError(f"{path}: is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise CocError(f"{path}: not a regular file (a device, pipe or socket)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise CocError(f"{path}: cannot open: {_os_reason(e)}") from None
+    return st.st_size
+
+
 # -- readers ----------------------------------------------------------------------------
+_PICKLE_MESSAGE = ("holds pickled Python objects, which coc never loads (they can run code); "
+                   "save a numeric array instead")
+
+
 def _np_read(read, path, what):
     """``read()``, with NumPy's read errors turned into one ``CocError`` naming ``what``."""
     try:
         return read()
     except ValueError as e:
         if "pickle" in str(e).lower():
-            raise CocError(f"{path}: {what} holds pickled Python objects, which coc never loads "
-                           "(they can run code); save a numeric array instead") from None
+            raise CocError(f"{path}: {what} {_PICKLE_MESSAGE}") from None
         raise CocError(f"{path}: cannot read {what}: {e}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
+    except MemoryError:
+        raise CocError(f"{path}: not enough memory to load {what}") from None
+    except OSError as e:
+        raise CocError(f"{path}: cannot read {what}: {_os_reason(e)}") from None
+    except (EOFError, zipfile.BadZipFile) as e:
         raise CocError(f"{path}: cannot read {what}: {e}") from None
 
 
-def _np_load(path):
-    return _np_read(lambda: np.load(path, allow_pickle=False), path, f"the {path.suffix} file")
+def _sniff(head: bytes) -> str:
+    """What a file that is not an .npy seems to be, from its first bytes."""
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if head.startswith(b"PAR1"):
+        return "a parquet file"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data"
+    return "text"
+
+
+def _read_header(f, path, what):
+    """``(shape, dtype, data_offset)`` of the NumPy array stored at ``f``'s position."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        elif version == (3, 0):
+            # NumPy has no public reader of version 3.0 headers; its loader checks them.
+            reader = getattr(np.lib.format, "_read_array_header", None) or getattr(
+                getattr(np.lib, "_format_impl", None), "_read_array_header", None)
+            if reader is None:
+                return None
+            shape, _, dtype = reader(f, version)
+        else:
+            raise ValueError(f"unknown format version {version[0]}.{version[1]}")
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as e:
+        raise CocError(f"{path}: cannot read {what}: corrupt NumPy header ({e})") from None
+    return shape, dtype, f.tell()
+
+
+def _check_size(path, what, shape, dtype, available: int) -> None:
+    """Refuse a header that claims more data than there is, before allocating it."""
+    if dtype.hasobject:
+        raise CocError(f"{path}: {what} {_PICKLE_MESSAGE}")
+    needed = math.prod(int(s) for s in shape) * dtype.itemsize
+    if needed > available:
+        raise CocError(
+            f"{path}: {what} claims shape {tuple(shape)} of {dtype} ({needed:,} bytes) but holds "
+            f"only {max(available, 0):,} bytes of data: the file is truncated or corrupt"
+        )
+    free = _free_memory()
+    if free is not None and needed > free:
+        raise CocError(f"{path}: {what} of shape {tuple(shape)} needs {needed / 2**30:.1f} GiB, "
+                       f"more than the {free / 2**30:.1f} GiB of memory free")
+
+
+def _free_memory():
+    """Bytes of memory free to allocate (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _read_npy(path, key):
-    X = _np_load(path)
-    if isinstance(X, np.lib.npyio.NpzFile):  # an .npz renamed .npy
-        X.close()
-        raise CocError(f"{path}: is an .npz archive, not an .npy array; rename it to .npz")
-    return X
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(0)
+            if not head.startswith(np.lib.format.MAGIC_PREFIX):
+                kind = _sniff(head)
+                if kind == "zip":
+                    raise CocError(f"{path}: is a zip archive (an .npz?), not an .npy array; "
+                                   "rename it to .npz")
+                if kind == "pickle":
+                    raise CocError(f"{path}: is a Python pickle, not a NumPy .npy file; coc never "
+                                   "loads pickles (they can run code); save a numeric array with numpy.save")
+                raise CocError(f"{path}: not a NumPy .npy file (no NumPy header; it looks like {kind})")
+            header = _read_header(f, path, "the .npy file")
+            if header is not None:
+                shape, dtype, offset = header
+                _check_size(path, "the .npy file", shape, dtype, os.fstat(f.fileno()).st_size - offset)
+    except OSError as e:
+        raise CocError(f"{path}: cannot read: {_os_reason(e)}") from None
+    return _np_read(lambda: np.load(path, allow_pickle=False), path, "the .npy file")
+
+
+#: Deflate expands at most about 1032 to 1: a member claiming more is lying about its size.
+_MAX_DEFLATE_RATIO = 1100
 
 
 def _read_npz(path, key):
-    archive = _np_load(path)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        return archive  # an .npy renamed .npz: still one plain array
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(np.lib.format.MAGIC_PREFIX):
+        return _read_npy(path, None)  # an .npy renamed .npz: still one plain array
+    if _sniff(head) != "zip":
+        raise CocError(f"{path}: not a NumPy .npz archive (not a zip file; it looks like {_sniff(head)})")
+    archive = _np_read(lambda: np.load(path, allow_pickle=False), path, "the .npz archive")
     with archive:
         names = list(archive.files)
         if not names:
@@ -126,7 +262,31 @@ def _read_npz(path, key):
             key = names[0]
         elif key not in names:
             raise CocError(f"{path}: no array {key!r}; it holds {', '.join(names)}")
+        _check_member(path, archive.zip, key)
         return _np_read(lambda: archive[key], path, f"array {key!r}")
+
+
+def _check_member(path, zf: zipfile.ZipFile, key: str) -> None:
+    """Check a member's header against its declared sizes before NumPy allocates it."""
+    what = f"array {key!r}"
+    member = key + ".npy" if key + ".npy" in zf.namelist() else key
+    info = zf.getinfo(member)
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise CocError(f"{path}: {what}: the archive's sizes disagree; the file is corrupt")
+    if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1) + 1024:
+        raise CocError(f"{path}: {what} claims {info.file_size:,} bytes from {info.compress_size:,} "
+                       "compressed: the archive is corrupt or a decompression bomb")
+    try:
+        with zf.open(member) as f:
+            if f.read(6) != np.lib.format.MAGIC_PREFIX:
+                raise CocError(f"{path}: {what} is not a NumPy array")
+            f.seek(0)
+            header = _read_header(f, path, what)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CocError(f"{path}: cannot read {what}: {e}") from None
+    if header is not None:
+        shape, dtype, offset = header
+        _check_size(path, what, shape, dtype, info.file_size - offset)
 
 
 def _read_text(path, key):
@@ -137,8 +297,10 @@ def _read_text(path, key):
             for first in f:
                 if first.strip():
                     break
-    except (OSError, UnicodeDecodeError) as e:
-        raise CocError(f"{path}: cannot read as text: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CocError(f"{path}: {_not_text(path, e)}") from None
+    except OSError as e:
+        raise CocError(f"{path}: cannot read: {_os_reason(e)}") from None
     if not first.strip():
         raise CocError(f"{path}: the file holds no data")
     # One header line is allowed: a first line that does not parse as numbers.
@@ -150,11 +312,21 @@ def _read_text(path, key):
                            dtype=np.float64, ndmin=2, encoding="utf-8-sig")
     except ValueError as e:
         raise CocError(f"{path}: expected numbers only (one header line allowed): {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CocError(f"{path}: cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise CocError(f"{path}: {_not_text(path, e)}") from None
+    except OSError as e:
+        raise CocError(f"{path}: cannot read: {_os_reason(e)}") from None
     if X.size == 0:
         raise CocError(f"{path}: the file holds no data" + (" (only a header)" if header else ""))
     return X
+
+
+def _not_text(path, e: UnicodeDecodeError) -> str:
+    with open(path, "rb") as f:
+        kind = _sniff(f.read(8))
+    what = f"; it looks like {kind}" if kind not in ("text", "unknown binary data") else ""
+    return (f"not UTF-8 text (byte 0x{e.object[e.start]:02x}){what}; "
+            f"a {path.suffix.lower()} file must be UTF-8 text")
 
 
 def _is_numeric_row(line: str, delimiter: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from coc import _args
-from coc._io import atomic_save_figure, atomic_write_json, check_writable_dir
+from coc._io import check_outputs_writable, check_writable_dir, figure_writer, json_bytes, write_outputs
 from coc.backends import get_backend
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_std
@@ -143,7 +143,8 @@ def add_arguments(p):
                    help=f"backend name or alias (default: {DEFAULT_BACKEND}; cpu is its alias)")
     p.add_argument("--stds", type=_args.float_list, default=list(DEFAULT_STDS),
                    help="comma-separated blob spreads (default: 0.01, then 0.1 to 1.5 by 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the blobs and the analysis (default: 0)")
+    p.add_argument("--seed", type=_args.seed, default=0,
+                   help="seed of the blobs and the analysis, 0 to 4294967295 (default: 0)")
     p.add_argument("--n-null", type=int, default=None, help="null draws of each reference")
     p.add_argument("--out", default="results/phase", help="output folder (default: results/phase/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -154,12 +155,13 @@ def main(args) -> int:
 
     matplotlib.use("Agg")
     out = check_writable_dir(Path(args.out))
+    png, js = out / "phase.png", out / "phase.json"
+    check_outputs_writable([png, js])  # before the work, not after it
     backend = get_backend(args.backend)
     phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
                       progress=not args.no_progress)
     fig = plot_phase(phase)
-    atomic_save_figure(fig, out / "phase.png", dpi=120)
-    atomic_write_json(out / "phase.json", phase)
+    write_outputs({png: figure_writer(fig, "png", dpi=120), js: json_bytes(phase)})  # both or neither
     for r in phase["rows"]:
         k = "" if r["n_clusters"] is None else f", k = {r['n_clusters']}"
         print(f"std {r['std']:<5g} silhouette@k={phase['config']['true_k']} {r['silhouette_true_k']:.4f}  "

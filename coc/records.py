@@ -9,13 +9,16 @@ reads pytest-benchmark JSON files (``pytest bench --benchmark-json F``), whose
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
+import stat
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from coc._io import atomic_write_bytes, os_reason
 from coc.cells import CELL_FIELDS, Cell, cell_key
 from coc.validation import CocError
 
@@ -104,13 +107,17 @@ def append_record(path, record: Record) -> None:
     """Append one record as one line, flushed and fsynced before returning."""
     path = Path(path)
     line = record.to_json() + "\n"
-    with open(path, "ab") as f:
-        # A crash mid-write can leave a partial last line; start on a fresh one.
-        if f.tell() > 0 and _last_byte(path) != b"\n":
-            line = "\n" + line
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "ab") as f:
+            # A crash mid-write can leave a partial last line; start on a fresh one.
+            if f.tell() > 0 and _last_byte(path) != b"\n":
+                line = "\n" + line
+            f.write(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise CocError(f"{path}: cannot append a record ({os_reason(e)}); the records written "
+                       "so far are kept: free the space or fix the file, then rerun to resume") from None
 
 
 def _last_byte(path) -> bytes:
@@ -119,25 +126,211 @@ def _last_byte(path) -> bytes:
         return f.read(1)
 
 
-def read_jsonl(path) -> list:
-    """The records of a ``results.jsonl`` (as dicts), in file order.
+def read_jsonl(path, *, repair: bool = False, recover: Optional[str] = None) -> list:
+    """The records of a ``results.jsonl`` (as dicts), in file order, each one checked.
 
-    A line that is not JSON (the tail of a write cut short by a crash) is skipped with a
-    warning on stderr; the sweep reruns that cell.
+    A line cut short by a crash (JSON that ends before its record does) is dropped: with
+    ``repair`` the file is rewritten atomically without it and one notice says so (the sweep
+    holding the folder's lock does this, and reruns that cell); without, one warning says
+    it was ignored. Any other bad line is an error naming the line and how to recover
+    (``recover``; by default, how to resume the sweep).
+
+    Raises
+    ------
+    CocError
+        The file cannot be read, or a line is not UTF-8, not JSON, not an object, or a
+        record that lacks a field or has one of the wrong type.
     """
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CocError(f"{path}: cannot read: {os_reason(e)}") from None
+    recover = recover or (f"remove that line (its cell runs again), or move {path.name} away "
+                          "to start over with a new sweep")
+    records, kept, cut = [], [], []
+    lines = raw.split(b"\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        last = lineno == len(lines)  # no newline after it: the write may have been cut
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if last and e.reason == "unexpected end of data":
+                cut.append(lineno)
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                print(f"coc: warning: {path}:{lineno}: not a JSON record, ignored", file=sys.stderr)
+            raise CocError(f"{path} line {lineno}: not UTF-8 text (byte 0x{line[e.start]:02x}); "
+                           f"{recover}") from None
+        try:
+            rec = json.loads(text)
+        except json.JSONDecodeError as e:
+            if _cut_short(text, e):
+                cut.append(lineno)
                 continue
-            if isinstance(rec, dict):
-                records.append(rec)
+            raise CocError(f"{path} line {lineno}: not a JSON record ({e.msg} at column "
+                           f"{e.colno}); {recover}") from None
+        records.append(check_record(rec, f"{path} line {lineno}", recover=recover))
+        kept.append(line.rstrip(b"\r") + b"\n")
+    if cut:
+        where = f"line{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))}"
+        if repair:
+            atomic_write_bytes(path, b"".join(kept), option="--out")
+            print(f"coc: notice: {path}: removed {where}, cut short by an interrupted write; "
+                  "its cell runs again", file=sys.stderr)
+        else:
+            print(f"coc: warning: {path}: {where} cut short by an interrupted write, ignored",
+                  file=sys.stderr)
+    elif repair and raw and not raw.endswith(b"\n"):
+        atomic_write_bytes(path, b"".join(kept), option="--out")  # a whole last record, unended
     return records
+
+
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+
+
+def _cut_short(text: str, e: json.JSONDecodeError) -> bool:
+    """Whether ``text`` is valid JSON so far and only ends too soon: a write cut short."""
+    text = text.rstrip()
+    rest = text[e.pos:]
+    if e.pos >= len(text) or e.msg.startswith("Unterminated string"):
+        return True  # (a JSON line cannot hold a raw newline, so a string open at its end was cut)
+    if e.msg.startswith("Invalid \\uXXXX escape") and len(rest) < 6:
+        return True
+    if e.msg.startswith("Expecting ',' delimiter") and rest and len(rest) <= 3 and set(rest) <= set(".eE+-"):
+        return True  # a number cut after its point or exponent sign (1. 1.5e 1.5e-)
+    return e.msg == "Expecting value" and any(lit.startswith(rest) for lit in _LITERALS)
+
+
+#: The types each field of a record may hold (None allowed where listed).
+_NUMBER = (int, float)
+_FIELD_TYPES = {
+    "backend": (str,), "op": (str,), "dtype": (str,), "n_samples": (int,), "dim": (int,),
+    "k": (int, type(None)), "max_iter": (int, type(None)), "status": (str,),
+}
+_TIME_FIELDS = ("median_s", "min_s", "max_s", "iqr_s", "wall_s")
+#: Fields a record may lack; where present, of these types (or null).
+_OPTIONAL_TYPES = {
+    "reason": (str,), "n_iter": (int,), "repeats": (int,), "peak_host_bytes": (int,),
+    "peak_device_bytes": (int,), "host": (str,), "started_at": (str,), "worker": (str,),
+    "device": (str,),
+}
+
+
+def check_record(rec, where: str, *, recover: str = "") -> dict:
+    """Check that ``rec`` is a record coc can use: a JSON object with every cell field, a
+    known status, and non-negative finite times. Returns ``rec``.
+
+    Raises
+    ------
+    CocError
+        ``"{where}: ..."`` saying what is wrong, then ``recover``.
+    """
+    tail = f"; {recover}" if recover else ""
+    if not isinstance(rec, dict):
+        raise CocError(f"{where}: a JSON {_json_type(rec)}, not a record (an object){tail}")
+    for name, types in _FIELD_TYPES.items():
+        if name not in rec:
+            raise CocError(f"{where}: the record has no {name!r} field{tail}")
+        value = rec[name]
+        if int in types and isinstance(value, float) and value.is_integer():
+            value = rec[name] = int(value)  # 1e6 written by hand: still a size
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise CocError(f"{where}: field {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
+                           f"expected {' or '.join(_json_type_name(t) for t in types)}{tail}")
+    for name, types in _OPTIONAL_TYPES.items():
+        value = rec.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise CocError(f"{where}: field {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
+                           f"expected {_json_type_name(types[0])} or null{tail}")
+    for name in ("n_samples", "dim"):
+        if rec[name] < 1:
+            raise CocError(f"{where}: {name} is {rec[name]}, expected an integer >= 1{tail}")
+    if rec["status"] not in STATUSES:
+        raise CocError(f"{where}: status {rec['status']!r} is not one of {', '.join(STATUSES)}{tail}")
+    for name in _TIME_FIELDS:
+        value = rec.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value) or value < 0:
+            raise CocError(f"{where}: {name} is {value!r:.40}, expected a finite number of seconds >= 0"
+                           f"{tail}")
+    if rec["status"] == "ok" and rec.get("median_s") is None:
+        raise CocError(f"{where}: an ok record without median_s{tail}")
+    times = rec.get("times_s", [])
+    if times is not None and (not isinstance(times, list) or not all(
+            isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t) and t >= 0 for t in times)):
+        raise CocError(f"{where}: times_s must be a list of seconds >= 0{tail}")
+    return rec
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    return _json_type_name(type(value))
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _json_type_name(t) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
+            dict: "object", type(None): "null"}.get(t, t.__name__)
+
+
+def read_env(path) -> Optional[dict]:
+    """``env.json`` of a result folder (None when there is none), checked to be an object.
+
+    Raises
+    ------
+    CocError
+        Saying to move the file away: a new one is written by the next sweep.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    recover = f"move it away (mv {path} {path}.bad) and run again: the sweep writes a new one"
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise CocError(f"{path}: cannot read ({os_reason(e)}); {recover}") from None
+    except UnicodeDecodeError:
+        raise CocError(f"{path}: not UTF-8 text; {recover}") from None
+    except json.JSONDecodeError as e:
+        raise CocError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); {recover}") from None
+    if not isinstance(doc, dict):
+        raise CocError(f"{path}: a JSON {_json_type(doc)}, not an object; {recover}")
+    runs = doc.get("runs")
+    if runs is not None and not (isinstance(runs, list) and all(isinstance(r, dict) for r in runs)):
+        raise CocError(f"{path}: 'runs' must be a list of objects; {recover}")
+    return doc
+
+
+def check_appendable(path) -> None:
+    """Refuse, before any cell runs, a ``results.jsonl`` that cannot take one more line.
+
+    A file without write permission is refused even for root, who could write it: someone
+    marked it read-only on purpose.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise CocError(f"{path}: {os_reason(e)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CocError(f"{path} is not a file; move it away, or give another --out")
+    if not st.st_mode & stat.S_IWUSR:
+        raise CocError(f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): make it "
+                       f"writable (chmod u+w {path}) to resume this sweep, or give another --out")
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise CocError(f"{path}: cannot append ({os_reason(e)}): make it writable to resume "
+                       "this sweep, or give another --out") from None
 
 
 def latest(records) -> list:
@@ -148,12 +341,12 @@ def latest(records) -> list:
     return list(by_key.values())
 
 
-def finished_keys(path, *, retry_failed: bool = False) -> set:
-    """Keys of the cells ``results.jsonl`` already holds a record for."""
+def finished_keys(path, *, retry_failed: bool = False, repair: bool = False) -> set:
+    """Keys of the cells ``results.jsonl`` already holds a record for (see :func:`read_jsonl`)."""
     if not Path(path).is_file():
         return set()
     keys = set()
-    for rec in latest(read_jsonl(path)):
+    for rec in latest(read_jsonl(path, repair=repair)):
         if retry_failed and rec.get("status") == "failed":
             continue
         keys.add(cell_key(rec))
@@ -176,45 +369,71 @@ def load_results(path) -> tuple:
         When ``path`` does not exist or holds no timing records.
     """
     path = Path(path)
-    if not path.exists():
-        raise CocError(f"{path}: no such file or folder")
-    if path.is_dir():
+    try:
+        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as e:
+        reason = "no such file or folder" if isinstance(e, FileNotFoundError) else os_reason(e)
+        raise CocError(f"{path}: {reason}") from None
+    if is_dir:
         file = path / RESULTS_FILE
         if not file.is_file():
             raise CocError(f"{path}: not a result folder (no {RESULTS_FILE} in it)")
         label = path.resolve().name
+    elif not path.is_file():
+        raise CocError(f"{path}: not a regular file (a device, pipe or socket)")
     else:
         file, label = path, path.stem
     if file.suffix == ".jsonl":
-        records = read_jsonl(file)
-        if not records or not all("op" in r and "backend" in r for r in records):
+        records = read_jsonl(file, recover="not a coc results file, or a damaged one: fix or "
+                                           "remove that line")
+        if not records:
             raise CocError(f"{file}: not a coc results file (no cell records)")
         return latest(records), label
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CocError(f"{file}: not a results file ({type(e).__name__}: {e})") from None
+        doc = json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise CocError(f"{file}: cannot read: {os_reason(e)}") from None
+    except UnicodeDecodeError:
+        raise CocError(f"{file}: not UTF-8 text, so not a results file") from None
+    except json.JSONDecodeError as e:
+        raise CocError(f"{file}: not a results file (not JSON: {e.msg} at line {e.lineno})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise CocError(f"{file}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
-    records = records_from_pytest_benchmark(doc)
+    records = records_from_pytest_benchmark(doc, name=str(file))
     if not records:
         raise CocError(f"{file}: holds no coc benchmarks (none has extra_info with op and backend)")
-    return records, label
+    return latest(records), label
 
 
-def records_from_pytest_benchmark(doc: dict) -> list:
+def records_from_pytest_benchmark(doc: dict, *, name: str = "pytest-benchmark JSON") -> list:
     """Records (dicts) from a pytest-benchmark JSON document; benchmarks without coc's
-    ``extra_info`` are ignored."""
+    ``extra_info`` (op and backend) are ignored.
+
+    Raises
+    ------
+    CocError
+        A benchmark that is not an object, or a coc benchmark with a field of the wrong type
+        (a list where a name belongs, a median that is not a number of seconds >= 0).
+    """
+    machine = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
     records = []
-    for bench in doc.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        stats = bench.get("stats") or {}
-        if "op" not in info or "backend" not in info or "median" not in stats:
+    for i, bench in enumerate(doc.get("benchmarks") or []):
+        where = f"{name}: benchmarks[{i}]"
+        if not isinstance(bench, dict):
+            raise CocError(f"{where} is a JSON {_json_type(bench)}, not an object")
+        info, stats = bench.get("extra_info") or {}, bench.get("stats") or {}
+        for part, value in (("extra_info", info), ("stats", stats)):
+            if not isinstance(value, dict):
+                raise CocError(f"{where}: {part} is a JSON {_json_type(value)}, not an object")
+        if "op" not in info or "backend" not in info:
             continue
+        where += f" ({bench.get('name')})" if isinstance(bench.get("name"), str) else ""
+        if "median" not in stats:
+            raise CocError(f"{where}: a coc benchmark without stats.median")
         rec = {k: info.get(k) for k in CELL_FIELDS}
         rec.update(
             status="ok", reason=None,
-            times_s=list(stats.get("data") or []),
+            times_s=stats.get("data") or [],
             median_s=stats["median"], min_s=stats.get("min"), max_s=stats.get("max"),
             iqr_s=stats.get("iqr"),
             peak_host_bytes=info.get("peak_host_bytes"),
@@ -222,8 +441,8 @@ def records_from_pytest_benchmark(doc: dict) -> list:
             n_iter=info.get("n_iter"),
             algorithm=info.get("algorithm"),
             quality=info.get("quality"),
-            host=(doc.get("machine_info") or {}).get("node"),
+            host=machine.get("node"),
             started_at=doc.get("datetime"),
         )
-        records.append(rec)
+        records.append(check_record(rec, where))
     return records

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from coc._io import atomic_save_figure, atomic_write_text
+from coc._io import atomic_save_figure, figure_writer, write_outputs
 from coc.backends import backend_names
 from coc.cells import row_key
 from coc.quality import LEGEND, brief
@@ -155,12 +155,15 @@ def plot_scaling(records, path=None):
 
 
 def write_report(records, out, *, title=None, note=None) -> tuple:
-    """Write ``table.md`` (with ``note`` under it) and ``scaling.png`` for ``records`` into ``out``."""
+    """Write ``table.md`` (with ``note`` under it) and ``scaling.png`` for ``records`` into ``out``.
+
+    Both or neither: when one cannot be written, the old pair stays (:func:`coc._io.write_outputs`).
+    """
     out = Path(out)
     text = table_markdown(records, title=title)
     if note:
         text = text.rstrip("\n") + f"\n\n{note}\n"
-    table = atomic_write_text(out / TABLE_FILE, text)
-    png = out / SCALING_FILE
-    plot_scaling(records, png)
+    table, png = out / TABLE_FILE, out / SCALING_FILE
+    fig = plot_scaling(records)
+    write_outputs({table: text, png: figure_writer(fig, "png", dpi=110)})
     return table, png

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -25,16 +24,31 @@ from typing import Optional
 from tqdm.auto import tqdm
 
 from coc import _args
-from coc._io import atomic_write_json, check_writable_dir
+from coc._io import atomic_write_json, check_outputs_writable, check_writable_dir
+from coc._lock import FolderLock
 from coc.cells import ALL_OPS, ITER_OPS
 from coc.distributed import connect, run_cells
 from coc.envinfo import collect_env, machine_tag
 from coc.profiles import DEFAULT_PROFILE, DTYPES, PROFILES, get_profile, make_cells
-from coc.records import ENV_FILE, RESULTS_FILE, STATUSES, append_record, finished_keys, load_results
+from coc.records import (
+    ENV_FILE,
+    RESULTS_FILE,
+    SCALING_FILE,
+    STATUSES,
+    TABLE_FILE,
+    append_record,
+    check_appendable,
+    finished_keys,
+    load_results,
+    read_env,
+)
 from coc.report import write_report
 from coc.runner import run_cell
 from coc.timing import harness_overhead
 from coc.validation import CocError
+
+#: The lock file a running sweep holds in its result folder.
+LOCK_FILE = ".lock"
 
 
 def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
@@ -45,7 +59,7 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
     ----------
     cells : list of coc.cells.Cell
     out : path
-        The result folder (made if needed).
+        The result folder (made if needed); locked for the run (``.lock``).
     profile : coc.profiles.Profile
         Whose size limits apply.
     repeats : int
@@ -63,20 +77,55 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
     -------
     list of coc.records.Record
         The records written by this run (earlier ones stay in the file).
+
+    Raises
+    ------
+    CocError
+        Before any cell runs: another sweep holds the folder, or its files cannot be used
+        (see :func:`open_result_folder`).
+    """
+    out = make_folder(out)
+    with FolderLock(out, name=LOCK_FILE, what="coc sweep"):
+        done = open_result_folder(out, env=env or collect_env(), retry_failed=retry_failed)
+        return _run_cells(cells, done, out, profile=profile, repeats=repeats, progress=progress,
+                          client=client)
+
+
+def make_folder(out) -> Path:
+    """``out``, made if needed; a CocError naming ``--out`` when it cannot be."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CocError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
+    return out
+
+
+def open_result_folder(out, *, env: Optional[dict], retry_failed: bool = False) -> set:
+    """Check a result folder, repair a cut last record, add ``env`` to ``env.json``.
+
+    Called with the folder's lock held, before any cell runs: every problem with the folder
+    is an error here, not after a cell has run. ``env=None`` only checks (and repairs).
+    Returns the keys of the cells done.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS_FILE
     env_path = out / ENV_FILE
-    env = env or collect_env()
-    if env_path.exists():
+    previous = read_env(env_path)
+    check_appendable(results)
+    done = finished_keys(results, retry_failed=retry_failed, repair=True)
+    if env is None:
+        return done
+    if previous is not None:
         # A resumed sweep keeps each machine description it ran under.
-        previous = json.loads(env_path.read_text(encoding="utf-8"))
         runs = previous.get("runs", [previous])
         env = {**env, "runs": [*runs, {k: v for k, v in env.items() if k != "runs"}]}
     atomic_write_json(env_path, env)
+    return done
 
-    done = finished_keys(results, retry_failed=retry_failed)
+
+def _run_cells(cells, done, out, *, profile, repeats, progress, client) -> list:
+    results = out / RESULTS_FILE
     todo = [c for c in cells if c.key not in done]
     written = []
     cache = {}
@@ -107,17 +156,27 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
 # -- command line ---------------------------------------------------------------------------
 def add_arguments(p) -> None:
     """Options of ``coc sweep``."""
+    p.epilog = (
+        "Resuming: a folder that holds results.jsonl is resumed, and every cell with a record "
+        "there is never run again, whatever its status: ok, skipped (backend unavailable, over a "
+        "size limit, not enough memory) or failed. To run cells again: --retry-failed runs the "
+        "failed ones; for skipped ones (a GPU installed since, a bigger --profile), give a new "
+        "--out, or remove their lines from results.jsonl. One sweep at a time may use a folder "
+        "(it holds the lock file .lock); a line cut short by a crash is removed on the next run.")
     p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help=f"named cells and limits: {', '.join(PROFILES)} (default: "
                         f"{DEFAULT_PROFILE}); the options below replace its lists")
     p.add_argument("--backends", type=_args.str_list, default=None,
-                   help="comma-separated backends or aliases (cpu, gpu)")
+                   help="comma-separated backends or aliases (cpu, gpu) (default: the profile's)")
     p.add_argument("--ops", type=_args.str_list, default=None,
-                   help=f"comma-separated ops from: {', '.join(ALL_OPS)}")
-    p.add_argument("--n-samples", type=_args.int_list, default=None, help="comma-separated sizes")
+                   help=f"comma-separated ops from: {', '.join(ALL_OPS)} (default: the profile's)")
+    p.add_argument("--n-samples", type=_args.int_list, default=None,
+                   help="comma-separated sizes (default: the profile's)")
     p.add_argument("--dim", "--dims", dest="dims", type=_args.int_list, default=None,
-                   help="comma-separated dimensions (--dims is the same option)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per cell (after one warm-up)")
+                   help="comma-separated dimensions; --dims is the same option (default: the profile's)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed repeats per cell, after one warm-up (default: the profile's, "
+                        + ", ".join(f"{name} {prof.repeats}" for name, prof in PROFILES.items()) + ")")
     p.add_argument("--dtype", choices=DTYPES, default=None, help="the data's dtype (default: the profile's)")
     p.add_argument("--k", type=int, default=None,
                    help="clusters of KMeans and of the silhouette's labels (default: the profile's)")
@@ -126,16 +185,17 @@ def add_arguments(p) -> None:
                         "(kmeans=100,tsne=1000); default: the profile's")
     p.add_argument("--out", default=None,
                    help="result folder (default: results/sweeps/<machine tag>/); a folder with "
-                        "results.jsonl is resumed")
-    p.add_argument("--retry-failed", action="store_true", help="run again the cells recorded as failed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                        "results.jsonl is resumed (see below)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the cells recorded as failed (default: never re-run a recorded cell)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: show one)")
     cluster = p.add_mutually_exclusive_group()
     cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
                          help="run the cells on the running Dask scheduler at ADDRESS "
                               "(tcp://host:8786); needs pip install 'coc[dask]'")
     cluster.add_argument("--workers", type=int, default=None, metavar="N",
                          help="run the cells on a local Dask cluster of N workers (one per GPU "
-                              "with dask-cuda)")
+                              "with dask-cuda) (default: in this process)")
 
 
 def max_iter_arg(text: str):
@@ -172,17 +232,30 @@ def main(args) -> int:
     # What the clock adds to each timed call on this machine, for the suite's own accounting.
     env["harness_overhead_s"] = harness_overhead(sync=lambda: None)
     out = check_writable_dir(Path(args.out or Path("results") / "sweeps" / machine_tag(env)))
-    if (out / RESULTS_FILE).exists() and not (out / RESULTS_FILE).is_file():
-        raise CocError(f"{out / RESULTS_FILE} is not a file")
-    if args.scheduler or args.workers is not None:
-        cluster = connect(scheduler=args.scheduler, workers=args.workers)
-    else:
-        cluster = contextlib.nullcontext()
-    with cluster as client:  # a bad address is an error before anything is written
+    check_outputs_writable([out / TABLE_FILE, out / SCALING_FILE])
+    with contextlib.ExitStack() as stack:
+        if out.is_dir():
+            # A folder with a history: another sweep in it, or damaged files, is an error now,
+            # before a cluster is started or a cell runs.
+            stack.enter_context(FolderLock(out, name=LOCK_FILE, what="coc sweep"))
+            open_result_folder(out, env=None, retry_failed=args.retry_failed)
+        if args.scheduler or args.workers is not None:
+            cluster = connect(scheduler=args.scheduler, workers=args.workers)
+        else:
+            cluster = contextlib.nullcontext()
+        client = stack.enter_context(cluster)  # a bad address is an error before anything is written
+        if not out.is_dir():
+            stack.enter_context(FolderLock(make_folder(out), name=LOCK_FILE, what="coc sweep"))
+        done = open_result_folder(out, env=env, retry_failed=args.retry_failed)
         print(f"coc sweep: profile {profile.name}, {len(cells)} cells, {repeats} repeats -> {out}"
               + (f" on {client.scheduler.address}" if client is not None else ""), file=sys.stderr)
-        records = run_sweep(cells, out, profile=profile, repeats=repeats, client=client,
-                            progress=not args.no_progress, retry_failed=args.retry_failed, env=env)
+        records = _run_cells(cells, done, out, profile=profile, repeats=repeats, client=client,
+                             progress=not args.no_progress)
+        _report(out, env, records)
+    return 0
+
+
+def _report(out, env, records) -> None:
     all_records, _label = load_results(out)
     title = f"coc sweep on {machine_tag(env)}"
     fastest = min((r["median_s"] for r in all_records if r.get("status") == "ok"), default=None)
@@ -194,4 +267,3 @@ def main(args) -> int:
     print(Path(table).read_text(encoding="utf-8"))
     print(f"coc sweep: ran {len(records)} cells ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
           f"wrote {out / RESULTS_FILE}, {out / ENV_FILE}, {table}, {png}", file=sys.stderr)
-    return 0

@@ -81,6 +81,30 @@ def check_X(X, *, xp, min_samples: int = 2):
     dtype are refused too. Both checks reduce on the device and read back once (one host
     synchronization).
     """
+    X = _as_X(X, xp=xp, min_samples=min_samples)
+    bad, biggest = (float(v) for v in xp.stack(_X_stats(X, xp=xp)).tolist())
+    _raise_for_X(X, bad, biggest, xp=xp)
+    return X
+
+
+def check_X_and_labels(X, labels, *, xp, min_samples: int = 2):
+    """:func:`check_X` and :func:`check_labels` together, with one host read for both.
+
+    Returns
+    -------
+    X, labels : xp arrays
+    """
+    X = _as_X(X, xp=xp, min_samples=min_samples)
+    labels = _as_labels(labels, X.shape[0], xp=xp)
+    ordered = xp.sort(labels)
+    n_labels = (xp.count_nonzero(ordered[1:] != ordered[:-1]) + 1).astype(xp.float64)
+    bad, biggest, n_labels = (float(v) for v in xp.stack([*_X_stats(X, xp=xp), n_labels]).tolist())
+    _raise_for_X(X, bad, biggest, xp=xp)
+    _raise_for_labels(int(n_labels), X.shape[0])
+    return X, labels
+
+
+def _as_X(X, *, xp, min_samples):
     X = xp.asarray(X)
     if X.ndim != 2:
         raise CocError(f"X must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
@@ -93,10 +117,19 @@ def check_X(X, *, xp, min_samples: int = 2):
         raise CocError(f"X has {n} points; at least {min_samples} are needed")
     if d < 1:
         raise CocError("X has 0 columns; at least 1 is needed")
+    return X
+
+
+def _X_stats(X, *, xp):
+    """Device scalars (float64): rows with a NaN or inf, and the largest finite |x|."""
     finite = xp.isfinite(X)
     n_bad = xp.count_nonzero(~finite.all(axis=1)).astype(xp.float64)
     biggest = xp.max(xp.where(finite, xp.abs(X), 0)).astype(xp.float64)
-    bad, biggest = (float(v) for v in xp.stack([n_bad, biggest]).tolist())
+    return [n_bad, biggest]
+
+
+def _raise_for_X(X, bad, biggest, *, xp):
+    n, d = X.shape
     if bad:
         raise CocError(f"X has NaN or inf in {int(bad)} of its {n} rows")
     limit = max_magnitude(X.dtype, d, xp=xp)
@@ -105,7 +138,6 @@ def check_X(X, *, xp, min_samples: int = 2):
             f"X has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
             f"{X.dtype} (keep |x| below {limit:.3g}; rescale the data)"
         )
-    return X
 
 
 def max_magnitude(dtype, dim: int, *, xp) -> float:
@@ -119,17 +151,25 @@ def max_magnitude(dtype, dim: int, *, xp) -> float:
 
 def check_labels(labels, n_samples: int, *, xp):
     """Check labels for a silhouette: one per point and at least two distinct values."""
+    labels = _as_labels(labels, n_samples, xp=xp)
+    _raise_for_labels(int(xp.unique(labels).shape[0]), n_samples)
+    return labels
+
+
+def _as_labels(labels, n_samples, *, xp):
     labels = xp.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise CocError(
             f"labels must be 1-D with one label per point ({n_samples}), got shape {tuple(labels.shape)}"
         )
-    n_labels = int(xp.unique(labels).shape[0])
+    return labels
+
+
+def _raise_for_labels(n_labels, n_samples):
     if n_labels < 2 or n_labels > n_samples - 1:
         raise CocError(
             f"silhouette needs 2 <= number of distinct labels <= n_samples - 1, got {n_labels}"
         )
-    return labels
 
 
 def _is_int(x) -> bool:

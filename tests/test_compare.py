@@ -91,3 +91,81 @@ def test_no_shared_cells_and_unknown_baseline_are_errors(tmp_path, capsys):
     assert "share no finished cell" in capsys.readouterr().err
     assert main(["compare", str(a), str(a), "--baseline", "cuml"]) == 2
     assert "--baseline 'cuml'" in capsys.readouterr().err
+
+
+# -- malformed input: one clear error, never AttributeError or TypeError ----------------------
+def _bench(info=None, stats=None, name="test_kmeans"):
+    cell = {k: v for k, v in rec("sklearn", "kmeans", 1000, 32, 1.0).items()
+            if k in ("backend", "op", "n_samples", "dim", "k", "dtype", "max_iter")}
+    return {"name": name, "extra_info": cell if info is None else info,
+            "stats": {"median": 1.0} if stats is None else stats}
+
+
+CELL = _bench()["extra_info"]
+
+
+@pytest.mark.parametrize("benchmarks, message", [
+    ([1, "x"], "benchmarks[0] is a JSON integer, not an object"),
+    ([_bench(), None], "benchmarks[1] is a JSON null, not an object"),
+    ([_bench(info=[1, 2])], "extra_info is a JSON list, not an object"),
+    ([_bench(stats="fast")], "stats is a JSON string, not an object"),
+    ([_bench(stats={"median": "fast"})], "median_s is 'fast'"),
+    ([_bench(stats={"median": -0.5})], "median_s is -0.5"),
+    ([_bench(stats={"median": float("nan")})], "median_s is nan"),
+    ([_bench(stats={"median": True})], "median_s is True"),
+    ([_bench(stats={"mean": 1.0})], "without stats.median"),
+    ([_bench(stats={"median": 1.0, "data": "1,2"})], "times_s must be a list"),
+    ([_bench(info={**CELL, "backend": ["sklearn"]})], "field 'backend' is a list"),
+    ([_bench(info={**CELL, "n_samples": [1000]})], "field 'n_samples' is a list"),
+    ([_bench(info={**CELL, "dim": "32"})], "field 'dim' is a string"),
+    ([_bench(info={**CELL, "n_iter": {"a": 1}})], "field 'n_iter' is an object"),
+])
+def test_malformed_pytest_benchmark_file(tmp_path, capsys, benchmarks, message):
+    bad = tmp_path / "bench.json"
+    bad.write_text(json.dumps({"benchmarks": benchmarks}))
+    good = folder(tmp_path / "good", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    for argv in ([str(bad), str(good)], [str(good), str(bad)]):
+        assert main(["compare", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("coc: error:") and err.count("\n") == 1 and message in err, err
+        assert "bench.json: benchmarks[" in err
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"backend": "sklearn", \xe9}', "line 1: not UTF-8 text"),
+    (json.dumps(rec(["sklearn"], "kmeans", 1000, 32, 1.0)), "field 'backend' is a list"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, "1 s")), "median_s is '1 s'"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, -1.0)), "median_s is -1.0"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, reason=["x"])), "field 'reason' is a list"),
+    (json.dumps({**rec("sklearn", "kmeans", 1000, 32, 1.0), "status": "great"}), "status 'great'"),
+    ("[1, 2]", "a JSON list, not a record"),
+])
+def test_malformed_results_jsonl(tmp_path, capsys, line, message):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.jsonl").write_bytes(line.encode("latin-1" if "\xe9" in line else "utf-8") + b"\n")
+    good = folder(tmp_path / "good", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    assert main(["compare", str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coc: error:") and err.count("\n") == 1 and message in err, err
+
+
+def test_non_utf8_json_file(tmp_path, capsys):
+    bad = tmp_path / "bench.json"
+    bad.write_bytes(b'{"benchmarks": ["\xe9"]}')
+    good = folder(tmp_path / "good", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    assert main(["compare", str(bad), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not UTF-8 text" in err
+
+
+def test_same_run_twice_is_labelled_as_one_run(tmp_path, capsys):
+    a = folder(tmp_path / "laptop", [rec("sklearn", "kmeans", 1000, 32, 2.0), rec("numpy", "kmeans", 1000, 32, 1.0)])
+    for b in (a, a / "results.jsonl"):
+        assert main(["compare", str(a), str(b)]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        assert first == f"# laptop: one run against itself (A and B are both {a}), its backends side by side"
+    other = folder(tmp_path / "elsewhere" / "laptop", [rec("sklearn", "kmeans", 1000, 32, 1.0)])
+    assert main(["compare", str(a), str(other)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"# {a} (A) vs {other} (B)"  # one name, two runs: their paths tell them apart

@@ -1,4 +1,6 @@
 """coc.kernels.kmeans against scikit-learn's KMeans and the known partition of blobs."""
+import functools
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -7,7 +9,8 @@ from sklearn.metrics import adjusted_rand_score
 import coc.kernels.kmeans as km
 from coc import data
 from coc.kernels._common import row_norms_sq
-from tests.conftest import to_host
+from coc.testing import count_syncs, strict_namespace
+from tests.conftest import skip_heavy_strict, to_host
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,10 +48,17 @@ def test_blobs_03_reaches_the_true_partition_inertia(xp, seed):
 
 @pytest.mark.parametrize("n_init", [1, 3])
 def test_inertia_close_to_sklearn_on_uniform(xp, n_init):
+    skip_heavy_strict(xp, n_init > 1)
     X = data.uniform(5000, 32, xp=np, seed=0)
     ours = km.kmeans(xp.asarray(X), 20, xp=xp, seed=0, n_init=n_init)
-    ref = KMeans(n_clusters=20, n_init=n_init, random_state=0).fit(X)
-    assert abs(ours.inertia / ref.inertia_ - 1) <= 0.02
+    assert abs(ours.inertia / _sklearn_inertia_on_uniform(n_init) - 1) <= 0.02
+
+
+@functools.lru_cache(maxsize=None)
+def _sklearn_inertia_on_uniform(n_init):
+    # computed once for every namespace that is compared with it
+    X = data.uniform(5000, 32, xp=np, seed=0)
+    return KMeans(n_clusters=20, n_init=n_init, random_state=0).fit(X).inertia_
 
 
 def test_result_types(xp):
@@ -122,3 +132,61 @@ def test_device_relocation_path_is_a_no_op_without_empties(monkeypatch):
     np.testing.assert_array_equal(dev.labels, ref.labels)
     np.testing.assert_allclose(dev.centers, ref.centers, rtol=0, atol=1e-12)
     assert dev.n_iter == ref.n_iter
+
+
+# -- host synchronizations on the device path (coc.testing's strict namespace) ----------------
+def _syncs(xp, fn):
+    with count_syncs(xp) as c:
+        result = fn()
+    return c.count, result
+
+
+@pytest.mark.parametrize("case", ["uniform", "empty clusters"])
+def test_no_sync_inside_the_lloyd_loop_with_tol_none(case):
+    xp = strict_namespace()
+    if case == "uniform":
+        X = xp.asarray(data.uniform(2000, 8, xp=np, seed=0, dtype="float32"))
+    else:  # 4 distinct points, 6 clusters: clusters are empty and relocated every iteration
+        X = xp.asarray(np.repeat(np.random.default_rng(8).random((4, 5)), 25, axis=0))
+    few, _ = _syncs(xp, lambda: km.kmeans(X, 6, xp=xp, seed=0, max_iter=5, tol=None))
+    many, res = _syncs(xp, lambda: km.kmeans(X, 6, xp=xp, seed=0, max_iter=50, tol=None))
+    assert res.n_iter == 50
+    assert few == many == 1  # the inertia, read once at the end
+
+
+def test_at_most_one_sync_per_iteration_with_a_tolerance():
+    xp = strict_namespace()
+    X = xp.asarray(data.blobs(5, 200, 8, 0.3, xp=np, seed=1)[0])
+    count, res = _syncs(xp, lambda: km.kmeans(X, 5, xp=xp, seed=0, tol=1e-4))
+    assert res.n_iter > 2
+    assert count <= res.n_iter + 2  # the tolerance's scale, one per iteration, the inertia
+
+
+def test_device_relocation_uses_no_sort():
+    # CuPy's argpartition is a full sort of n points: the relocation must not call it.
+    xp = strict_namespace()
+    xp.argpartition = xp.argsort = None  # any call would fail
+    X = xp.asarray(np.repeat(np.random.default_rng(8).random((4, 5)), 25, axis=0))
+    res = km.kmeans(X, 6, xp=xp, seed=0, max_iter=3, tol=None)
+    assert np.isfinite(to_host(res.centers)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
+    X = data.uniform(3000, 6, xp=np, seed=11, dtype=dtype)
+    centers = X[[5, 9, 9, 40]].copy()  # two equal centers: every point near them is a tie
+    x_sq = row_norms_sq(X, xp=np)
+    labels, min_sq, sums, counts = km._assign_host(X, x_sq, centers, tile=300, sums=True)
+    d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, d2.argmin(axis=1))  # ties go to the lower index
+    assert not (labels == 2).any()
+    np.testing.assert_allclose(min_sq, d2.min(axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=4))
+    np.testing.assert_allclose(sums, [X[labels == j].sum(axis=0) for j in range(4)], rtol=1e-5)
+    # the update from previous labels gives the sums computed afresh
+    moved = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True,
+                            previous=(labels, sums, counts))
+    fresh = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True)
+    np.testing.assert_array_equal(moved[0], fresh[0])
+    np.testing.assert_array_equal(moved[3], fresh[3])
+    np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)

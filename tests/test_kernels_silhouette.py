@@ -9,6 +9,7 @@ from sklearn.metrics import silhouette_score as sk_score
 import coc.kernels.silhouette as sil
 from coc import data
 from coc.kernels._common import MAX_TILE_BYTES
+from coc.testing import count_syncs, strict_namespace
 from tests.conftest import to_host
 
 TOL = {"float64": 1e-6, "float32": 1e-4}
@@ -131,3 +132,32 @@ def test_peak_host_memory_at_100k_points(monkeypatch):
     # The plan depends on free memory, so it is checked against the budget, not a number.
     assert 1 < tiles[0] and tiles[0] * n * 8 <= MAX_TILE_BYTES and sum(tiles) == n
     assert peak < 256 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_strict_out_of_memory_error_is_caught_as_cupy_s(monkeypatch):
+    # coc.testing's OutOfMemoryError stands for cupy.cuda.memory's: it halves the tile too.
+    xp = strict_namespace()
+    X, y = data.blobs(4, 50, 8, 0.3, xp=np, seed=9)
+    real, calls = sil._tile_sums, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise xp.cuda.memory.OutOfMemoryError("simulated")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sil, "_tile_sums", flaky)
+    got = float(sil.silhouette_score(xp.asarray(X), xp.asarray(y), xp=xp, tile=64))
+    assert abs(got - sk_score(X, y)) <= 1e-6
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_syncs_do_not_depend_on_n_or_the_tiles(metric):
+    xp = strict_namespace()
+    counts = set()
+    for n_per, tile in [(20, None), (20, 7), (80, None), (80, 13)]:
+        X, y = data.blobs(5, n_per, 8, 0.3, xp=xp, seed=2)
+        with count_syncs(xp) as c:
+            sil.silhouette_samples(X, y, xp=xp, tile=tile, metric=metric)
+        counts.add(c.count)
+    assert counts == {1}  # unique's size: the number of clusters

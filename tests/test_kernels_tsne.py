@@ -15,6 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from coc import data
 from coc.kernels import tsne as T
+from coc.testing import count_syncs, strict_namespace
+from tests.conftest import skip_heavy_strict
 from tests.conftest import to_host as host
 
 
@@ -39,6 +41,7 @@ def sklearn_trustworthiness(name):
 
 @pytest.mark.parametrize("name", ["digits", "uniform", "blobs-0.01", "blobs-0.3", "blobs-0.4", "blobs-0.5"])
 def test_trustworthiness_matches_sklearn(xp, name):
+    skip_heavy_strict(xp)  # 1000 iterations each; the strict runs below cover the same calls
     X = dataset(name)
     Y = host(T.tsne(xp.asarray(X), xp=xp, perplexity=30.0, seed=0))
     ours = trustworthiness(X, Y, n_neighbors=10)
@@ -47,6 +50,7 @@ def test_trustworthiness_matches_sklearn(xp, name):
 
 
 def test_exact_and_fft_methods_reach_the_same_quality(xp):
+    skip_heavy_strict(xp)
     X = data.blobs(5, 60, 16, 0.4, xp=np, seed=1)[0]
     scores = {
         m: trustworthiness(X, host(T.tsne(xp.asarray(X), xp=xp, method=m, max_iter=300)), n_neighbors=10)
@@ -153,3 +157,20 @@ def test_progress_is_reported_every_50_iterations_and_at_the_end():
 def test_rejects_unsupported_options(kwargs):
     with pytest.raises(ValueError):
         T.tsne(data.uniform(50, 3, xp=np, seed=0), xp=np, perplexity=5.0, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["exact", "fft"])
+def test_syncs_are_a_constant_plus_one_per_50_iterations(method):
+    xp = strict_namespace()
+    X = xp.asarray(data.blobs(4, 50, 8, 0.3, xp=np, seed=3)[0])
+    counts = {}
+    for max_iter in (1, 60, 160):
+        with count_syncs(xp) as c:
+            T.tsne(X, xp=xp, perplexity=10.0, max_iter=max_iter, method=method)
+        counts[max_iter] = c.count
+    refresh = 1 if method == "fft" else 0  # the FFT grid's size, read every 50 iterations
+    # the constant: the affinities (the perplexity search checks every 10 of its steps, and the
+    # pairs' count); then nothing per iteration but the grid refresh
+    assert counts[1] <= 2 + T._BINARY_SEARCH_STEPS // T._BINARY_SEARCH_CHECK + refresh
+    assert counts[60] - counts[1] == refresh  # iteration 50
+    assert counts[160] - counts[1] == refresh * 3  # iterations 50, 100, 150

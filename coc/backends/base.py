@@ -15,11 +15,11 @@ from coc import _xp, data
 from coc.kernels._common import row_norms_sq
 from coc.validation import (
     CocError,
-    check_labels,
     check_n_clusters,
     check_perplexity,
     check_seed,
     check_X,
+    check_X_and_labels,
 )
 
 #: Scikit-learn's KMeans defaults, as the notebook used them (one restart), made explicit.
@@ -169,9 +169,8 @@ class Backend:
         the labels must hold at least two distinct values and fewer than n_samples.
         """
         if check_input:
-            X = check_X(X, xp=self.xp)
-            labels = check_labels(labels, X.shape[0], xp=self.xp)
             _check_choice(metric, METRICS, "metric")
+            X, labels = check_X_and_labels(X, labels, xp=self.xp)  # one host read for both
         return float(self._silhouette(X, labels, metric=metric))
 
     def tsne(self, X, *, perplexity=TSNE_DEFAULTS["perplexity"], seed=0,

@@ -39,6 +39,11 @@ def silhouette_samples(X, labels, *, xp, tile=None, metric="euclidean"):
     -------
     s : xp.ndarray of shape (n_samples,)
         In X's dtype; equals ``sklearn.metrics.silhouette_samples(X, labels, metric=metric)``.
+
+    Notes
+    -----
+    One host synchronization (``unique``: the number of clusters), whatever n and the
+    number of tiles.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -63,23 +68,26 @@ def silhouette_samples(X, labels, *, xp, tile=None, metric="euclidean"):
         right = xp.concatenate([X, ones, sq], axis=1)
         del X, sq, ones
     root = metric == "euclidean"
-    _, codes = xp.unique(labels, return_inverse=True)
+    # The kernel's one host read: unique's size, the number of clusters, sets the shapes below.
+    # The sizes come from the one-hot (cupy.bincount would read the labels' max back again).
+    values, codes = xp.unique(labels, return_inverse=True)
     codes = codes.reshape(-1)  # NumPy 2 shapes the inverse like the input; keep it 1-D anyway
-    sizes = xp.bincount(codes).astype(xp.float64)
-    k = sizes.shape[0]
+    k = values.shape[0]
     onehot = (codes[:, None] == xp.arange(k)[None, :]).astype(left.dtype)
+    sizes = onehot.sum(axis=0, dtype=xp.float64)
     # Per-cluster distance sums of every point, in float64 so float32 input loses nothing here.
     sums = xp.zeros((n, k), dtype=xp.float64)
 
     if tile is None:
         tile = tile_rows(n, left.dtype.itemsize, xp=xp)
     tile = max(1, min(int(tile), n))
+    out_of_memory = oom_errors(xp)
     start = 0
     while start < n:
         stop = min(start + tile, n)
         try:
             rows_part, cols_part = _tile_sums(left, right, onehot, start, stop, xp=xp, root=root)
-        except oom_errors(xp):
+        except out_of_memory:
             if tile == 1:
                 raise
             free_pool(xp)

@@ -1,12 +1,14 @@
 """``coc analyze FILE``: the verdict on a file of embeddings, as a report, JSON, a figure, labels."""
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from coc._io import atomic_save_figure, check_writable_dir
+from coc import _args
+from coc._io import check_outputs_writable, figure_writer, write_outputs
 from coc.backends import get_backend
 from coc.backends.base import METRICS
 from coc.loaders import load_embeddings
@@ -22,6 +24,7 @@ from coc.verdict.decision import (
 from coc.verdict.plot import plot_analysis
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+LABEL_SUFFIXES = (".npy", ".csv")
 
 
 def add_arguments(p):
@@ -33,7 +36,8 @@ def add_arguments(p):
     p.add_argument("--key", default=None, help="the array of an .npz, or the column of a .parquet")
     p.add_argument("--k-max", type=int, default=None,
                    help=f"largest k tried (default: min({DEFAULT_K_MAX}, points // 10))")
-    p.add_argument("--seed", type=int, default=0, help="seed of subsample, nulls and KMeans (default: 0)")
+    p.add_argument("--seed", type=_args.seed, default=0,
+                   help="seed of subsample, nulls and KMeans, 0 to 4294967295 (default: 0)")
     p.add_argument("--n-null", type=int, default=DEFAULT_N_NULL,
                    help=f"null draws of each reference (default: {DEFAULT_N_NULL})")
     p.add_argument("--max-samples", type=int, default=DEFAULT_MAX_SAMPLES,
@@ -41,18 +45,22 @@ def add_arguments(p):
                         f"(default: {DEFAULT_MAX_SAMPLES})")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of the report")
     p.add_argument("--plot", metavar="FILE", default=None, help="write a figure (.png, .pdf, .svg)")
+    p.add_argument("--labels-out", metavar="FILE", default=None,
+                   help="write one integer label per input row (.npy, or .csv with a 'label' header); "
+                        "-1 means no cluster (every row of a continuum)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args) -> int:
-    import matplotlib
-
-    plot = None
+    outputs = {}
     if args.plot is not None:
-        plot = Path(args.plot)
-        if plot.suffix.lower() not in PLOT_SUFFIXES:
-            raise CocError(f"--plot {plot}: use a .png, .pdf or .svg file name")
-        _check_output(plot, "--plot")
+        outputs["--plot"] = _check_output(Path(args.plot), "--plot", PLOT_SUFFIXES, args.file)
+    if args.labels_out is not None:
+        outputs["--labels-out"] = _check_output(Path(args.labels_out), "--labels-out", LABEL_SUFFIXES, args.file)
+    if len(outputs) == 2 and outputs["--plot"].resolve() == outputs["--labels-out"].resolve():
+        raise CocError("--plot and --labels-out name the same file")
+    # Every output path is checked before the work starts, naming its option.
+    check_outputs_writable({path: option for option, path in outputs.items()})
     if args.k_max is not None and args.k_max < 2:
         raise CocError(f"--k-max must be >= 2, got {args.k_max}")
     backend = get_backend(args.backend)
@@ -61,24 +69,43 @@ def main(args) -> int:
         X, backend=backend, metric=args.metric, k_max=args.k_max, n_null=args.n_null, seed=args.seed,
         max_samples=args.max_samples, progress=not args.no_progress and not args.json and sys.stderr.isatty(),
     )
-    if plot is not None:
-        matplotlib.use("Agg")
+    # Everything is computed before the first file is written; the files are written all or none.
+    contents = {}
+    if "--plot" in outputs:
+        import matplotlib
+
+        matplotlib.use("Agg")  # only the command line chooses matplotlib's backend
         used = X if result.sample_index is None else X[result.sample_index]
         fig = plot_analysis(result, np.asarray(used, dtype=np.float64), backend=backend, seed=args.seed)
-        atomic_save_figure(fig, plot, dpi=110)
-    print(result.to_json() if args.json else result.report())
-    if plot is not None:
-        print(f"wrote {plot}", file=sys.stderr)
+        contents["--plot"] = figure_writer(fig, outputs["--plot"].suffix.lower().lstrip("."), dpi=110)
+    if "--labels-out" in outputs:
+        contents["--labels-out"] = labels_bytes(result.labels_, outputs["--labels-out"].suffix.lower())
+    text = result.to_json() if args.json else result.report()
+    if contents:
+        write_outputs({outputs[option]: data for option, data in contents.items()},
+                      option={outputs[option]: option for option in contents})
+    print(text)
+    if args.json:
+        for note in result.notes:
+            print(f"coc: note: {note}", file=sys.stderr)
+    for option in contents:
+        print(f"wrote {outputs[option]}", file=sys.stderr)
     return 0
 
 
-def _check_output(path: Path, option: str) -> None:
-    """Fail before any work when ``path`` cannot be written, naming the option that gave it."""
-    if path.is_dir():
-        raise CocError(f"{option} {path}: is a folder, not a file")
-    try:
-        check_writable_dir(path.parent)
-    except CocError as e:
-        # check_writable_dir speaks of --out; say which option the path came from.
-        raise CocError(f"{option} {path}: {str(e).split(': ', 1)[-1]}") from None
+def labels_bytes(labels: np.ndarray, suffix: str) -> bytes:
+    """The labels as the bytes of a ``.npy`` file or of a one-column ``.csv`` headed ``label``."""
+    if suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(labels, dtype=np.int64))
+        return buf.getvalue()
+    return ("label\n" + "".join(f"{int(v)}\n" for v in labels)).encode("ascii")
 
+
+def _check_output(path: Path, option: str, suffixes, input_file) -> Path:
+    """Refuse, before any work, an output name of the wrong kind or the input file itself."""
+    if path.suffix.lower() not in suffixes:
+        raise CocError(f"{option} {path}: use a {' or '.join(suffixes)} file name")
+    if path.exists() and path.resolve() == Path(input_file).resolve():
+        raise CocError(f"{option} {path}: that is the input file")
+    return path

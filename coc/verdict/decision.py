@@ -52,14 +52,33 @@ blobs is connected, so its spectrum is smooth.
 Scale: everything runs on at most ``--max-samples`` points drawn at random (without
 replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
 backend; the small host-side statistics (projections, the kNN graph on at most
-``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy.
+``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy. Data wider than
+``MAX_COMPONENTS`` columns are analyzed on that many principal components of the subsample
+(:func:`coc.verdict.space.project`: distances change only by the discarded variance, whose
+share the report gives); float32 input is clustered in float32.
+
+Metric: ``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`): KMeans on them, the
+silhouette with ``1 - cos``, the kNN graph and the density gap with the chord between unit
+rows (the cosine's order), and the null references matched to the unit rows, then put back
+on the sphere, so that they are structureless data as the metric sees them.
+
+Degenerate data: points that are all one (or all one direction, for cosine) are a continuum
+with that reason, and no statistic runs; otherwise the candidate ks stop at the number of
+distinct points (KMeans cannot make more clusters) and below the number of points, and a
+``notes`` entry says so when that is fewer than asked.
+
+Labels: the chosen clustering of the subsample, extended to every input row by its nearest
+centre in the metric used (:func:`coc.verdict.space.assign_all`); -1 for a continuum.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from coc.backends import Backend, get_backend
@@ -67,6 +86,7 @@ from coc.backends.base import METRICS
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_n_samples, check_seed, check_X
 from coc.verdict.result import Analysis, KRow
+from coc.verdict.space import assign_all, check_metric_input, metric_space, n_distinct_rows, project
 from coc.verdict.stats import (
     NULL_KINDS,
     cluster_scan,
@@ -91,6 +111,10 @@ REFINE_N_INIT = 10
 MIN_SAMPLES = 10
 #: The kNN-graph spectrum uses at most this many points (a dense eigen-decomposition).
 MAX_GRAPH_SAMPLES = 1500
+#: Wider data are analyzed on this many principal components of the subsample (see
+#: :func:`coc.verdict.space.project`): KMeans and the silhouette cost grows with the width,
+#: and k <= 20 clusters differ in at most 19 directions.
+MAX_COMPONENTS = 128
 
 #: Decision thresholds (see the module docstring).
 Z_SILHOUETTE = 4.0
@@ -113,6 +137,8 @@ class Settings:
     metric: str
     max_samples: int
     progress: bool
+    #: The precision KMeans and the silhouette run in: float32 input stays float32.
+    dtype: str
 
 
 def analyze(
@@ -140,7 +166,9 @@ def analyze(
     backend : str or coc.Backend
         Runs KMeans and the silhouette (default ``sklearn``; ``cpu`` is its alias).
     metric : {"euclidean", "cosine"}
-        The distance between points.
+        The distance between points. For ``cosine`` every statistic runs on the rows scaled
+        to unit length, and the null references are drawn to match those unit rows and
+        projected back onto the sphere (see the module docstring); an all-zero row is an error.
     k_max : int or None
         Largest candidate k (default ``min(20, n_used // 10)``); candidates are 2..k_max.
     n_null : int
@@ -157,6 +185,14 @@ def analyze(
     Returns
     -------
     Analysis
+        With ``labels_``, one label per row of ``X`` (-1 for a continuum), and ``notes``
+        saying where the data allowed less than asked (fewer ks).
+
+    Raises
+    ------
+    CocError
+        Input that is not a finite 2-D numeric array of at least ``MIN_SAMPLES`` rows, values
+        whose squared distances overflow, a bad option, or a zero row with ``cosine``.
     """
     watch = Stopwatch()
     if not isinstance(backend, Backend):
@@ -169,32 +205,88 @@ def analyze(
     n, d = Xh.shape
     if n < MIN_SAMPLES:
         raise CocError(f"{n} points; coc analyze needs at least {MIN_SAMPLES}")
+    # The one check of the input: every backend call below skips its own.
     Xh = check_X(Xh, xp=np, min_samples=MIN_SAMPLES)
+    check_metric_input(Xh, metric)
     n_null = check_n_samples(n_null, minimum=2, name="--n-null")
     max_samples = check_n_samples(max_samples, minimum=MIN_SAMPLES, name="--max-samples")
     n_init = check_n_samples(n_init, minimum=1, name="n_init")
     seed = check_seed(seed, name="--seed")
     if seed is None:
         raise CocError("--seed must be an integer (the verdict is reproducible)")
-    idx = subsample(n, max_samples, seed)
-    Xs = Xh if idx is None else Xh[idx]
-    Xs = np.asarray(Xs, dtype=np.float64)
-    m = Xs.shape[0]
-    k_cap = m - 1
-    if k_max is None:
-        k_max = max(2, min(DEFAULT_K_MAX, m // 10))
-    elif isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max < 2:
+    if k_max is not None and (isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max < 2):
         raise CocError(f"--k-max must be an integer >= 2, got {k_max!r}")
-    k_max = min(int(k_max), k_cap)
-    settings = Settings(ks=tuple(range(2, k_max + 1)), n_null=n_null, seed=seed, n_init=n_init,
-                        metric=metric, max_samples=max_samples, progress=progress)
+
+    idx = subsample(n, max_samples, seed)
+    Xs = metric_space(Xh if idx is None else Xh[idx], metric)
+    m = Xs.shape[0]
+    # What the statistics see: the metric's space, on its leading axes when it is wide.
+    W, kept = (Xs, None) if d <= MAX_COMPONENTS else project(Xs, metric, MAX_COMPONENTS)
+    n_distinct = n_distinct_rows(W)
+    dtype = "float32" if Xh.dtype == np.float32 else backend.default_dtype
+    settings = Settings(ks=(), n_null=n_null, seed=seed, n_init=n_init, metric=metric,
+                        max_samples=max_samples, progress=progress, dtype=dtype)
+    if n_distinct == 1:
+        result = _identical(Xh, m, backend, settings, sample_index=idx)
+        result.elapsed_s = watch.elapsed_s
+        return result
+    asked = max(2, min(DEFAULT_K_MAX, m // 10)) if k_max is None else int(k_max)
+    # KMeans cannot make more clusters than there are distinct points (scikit-learn warns
+    # at every call), and a silhouette needs fewer clusters than points.
+    k_cap = min(m - 1, n_distinct)
+    notes = []
+    if asked > k_cap:
+        why = (f"the data hold only {n_distinct} distinct points" if n_distinct <= m - 1
+               else f"{m} points are analyzed and k must stay below that")
+        notes.append((f"--k-max {asked} is more than these data allow" if k_max is not None
+                      else "fewer candidate ks than usual") + f": k stops at {k_cap} ({why})")
+    settings = dataclasses.replace(settings, ks=tuple(range(2, min(asked, k_cap) + 1)))
     # Each KMeans and silhouette call here is small; on a busy CPU the native thread pools
     # (OpenMP, BLAS) then spin against each other and run many times slower than one thread.
     context = contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1)
-    with context:
-        result = _run(Xs, backend, settings, n_samples=n, dim=d, sample_index=idx)
+    with context, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = _run(W, backend, settings, n_samples=n, dim=d, sample_index=idx)
+    result.config.update(n_components=None if kept is None else W.shape[1], variance_kept=kept)
+    _pass_on(caught, notes)
+    result.notes = notes
+    result.labels_ = (np.full(n, -1, dtype=np.int64) if result.labels is None else
+                      assign_all(Xh, Xs, result.labels, result.n_clusters, metric=metric, sample_index=idx))
     result.elapsed_s = watch.elapsed_s
     return result
+
+
+def _identical(Xh, m, backend, settings: Settings, *, sample_index) -> Analysis:
+    """The verdict on points that are all one: nothing to cluster."""
+    what = "point in the same direction" if settings.metric == "cosine" else "are identical"
+    reason = (f"all {m} {'analyzed ' if sample_index is not None else ''}points {what}: "
+              f"one distinct point, nothing to cluster")
+    return Analysis(verdict="continuum", n_clusters=None, reason=reason,
+                    config=_config(backend, settings, n_samples=len(Xh), dim=Xh.shape[1], n_used=m,
+                                   sample_index=sample_index),
+                    rows=[], density_gap=None, gap_statistic=None, laplacian=None,
+                    labels_=np.full(len(Xh), -1, dtype=np.int64), sample_index=sample_index)
+
+
+def _config(backend, settings: Settings, *, n_samples, dim, n_used, sample_index) -> dict:
+    return dict(backend=backend.name, n_samples=n_samples, dim=dim, n_used=n_used,
+                subsampled=sample_index is not None, ks=list(settings.ks), n_null=settings.n_null,
+                null_kinds=list(NULL_KINDS), seed=settings.seed, n_init=settings.n_init,
+                metric=settings.metric, max_samples=settings.max_samples, dtype=str(settings.dtype),
+                z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION)
+
+
+def _pass_on(caught, notes) -> None:
+    """One note for KMeans' convergence warnings; every other warning re-issued as it came."""
+    n_conv = 0
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            n_conv += 1
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if n_conv:
+        notes.append(f"KMeans warned {n_conv} time(s) that it found fewer distinct clusters than asked "
+                     f"or did not converge")
 
 
 def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> Analysis:
@@ -203,12 +295,15 @@ def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> An
     n_null, seed = settings.n_null, settings.seed
     m = Xs.shape[0]
     nulls = null_references(Xs, n_null, seed)
+    if settings.metric == "cosine":
+        # Drawn to match the unit rows, then put back on the sphere the metric sees.
+        nulls = {kind: [metric_space(Y, "cosine") for Y in draws] for kind, draws in nulls.items()}
     datasets = [("data", 0, Xs)] + [(kind, i, Y) for kind in NULL_KINDS for i, Y in enumerate(nulls[kind])]
     bar = _progress(len(datasets), enabled=settings.progress)
     scans = {}
     for name, i, Y in datasets:
         bar.set_description(f"{name} {i}" if name != "data" else "data")
-        scans[name, i] = cluster_scan(backend, backend.asarray(Y, dtype=backend.default_dtype), ks,
+        scans[name, i] = cluster_scan(backend, backend.asarray(Y, dtype=settings.dtype), ks,
                                       seed=seed, n_init=settings.n_init, metric=settings.metric)
         bar.update()
     bar.close()
@@ -237,11 +332,7 @@ def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> An
     lap = laplacian_spectrum(Xs if graph_idx is None else Xs[graph_idx], n_eigs=k_max + 1)
 
     decision = _decide(Xs, backend, settings, rows, scans, nulls, lap)
-    config = dict(backend=backend.name, n_samples=n_samples, dim=dim, n_used=m,
-                  subsampled=sample_index is not None, ks=ks, n_null=n_null,
-                  null_kinds=list(NULL_KINDS), seed=seed, n_init=settings.n_init,
-                  metric=settings.metric, max_samples=settings.max_samples,
-                  z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION)
+    config = _config(backend, settings, n_samples=n_samples, dim=dim, n_used=m, sample_index=sample_index)
     return Analysis(config=config, rows=rows, gap_statistic=gs, laplacian=lap,
                     sample_index=sample_index, **decision)
 
@@ -264,7 +355,7 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, lap) -> dict:
     # A KMeans run with few restarts may merge two true clusters at the right k and so
     # score below a wrong k: the best candidates are re-clustered with more restarts.
     top = sorted(significant, key=lambda r: -r.silhouette)[:N_REFINE]
-    Xb = backend.asarray(Xs, dtype=backend.default_dtype)
+    Xb = backend.asarray(Xs, dtype=settings.dtype)
 
     def recluster(k):
         km = backend.kmeans_result(Xb, k, seed=seed, n_init=REFINE_N_INIT, metric=metric, check_input=False)

@@ -5,15 +5,19 @@ matplotlib's backend (the command line does).
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from coc.verdict.result import Analysis
+from coc.verdict.space import metric_space, n_distinct_rows
 from coc.verdict.stats import subsample
 
 #: The t-SNE of ``--plot`` uses at most this many points.
 MAX_TSNE_SAMPLES = 3000
-#: t-SNE needs at least this many distinct points (scikit-learn's crashes on identical ones).
-MIN_TSNE_DISTINCT = 4
+#: t-SNE needs two distinct points: on identical ones scikit-learn's PCA start divides by zero and crashes.
+MIN_TSNE_DISTINCT = 2
 
 
 def plot_silhouette(result: Analysis, *, ax):
@@ -45,15 +49,16 @@ def plot_tsne(result: Analysis, X, *, backend, seed: int = 0, ax):
     """A t-SNE of the analyzed points colored by the chosen clusters.
 
     ``X`` is the subsample the statistics ran on. With fewer than
-    :data:`MIN_TSNE_DISTINCT` distinct points there is nothing to embed (and scikit-learn's
-    t-SNE crashes on identical points): the panel says so instead.
+    :data:`MIN_TSNE_DISTINCT` distinct points as the metric sees them (for cosine: distinct
+    directions) there is nothing to embed (and scikit-learn's t-SNE crashes on identical
+    points): the panel says so instead.
     """
     X = np.asarray(X)
     idx = subsample(len(X), MAX_TSNE_SAMPLES, seed)
     Xt = X if idx is None else X[idx]
     ax.set_xticks([])
     ax.set_yticks([])
-    n_distinct = len(np.unique(Xt, axis=0))
+    n_distinct = n_distinct_rows(metric_space(Xt, result.config["metric"]))
     if n_distinct < MIN_TSNE_DISTINCT:
         ax.text(0.5, 0.5, f"no t-SNE: {n_distinct} distinct point(s)", ha="center", va="center",
                 transform=ax.transAxes)
@@ -61,8 +66,11 @@ def plot_tsne(result: Analysis, X, *, backend, seed: int = 0, ax):
     perplexity = float(min(30.0, (len(Xt) - 1) / 3))
     # PCA initialisation needs two columns; one-column data start at random.
     init = "pca" if Xt.shape[1] >= 2 else "random"
-    Y = backend.to_numpy(backend.tsne(backend.asarray(Xt, dtype=backend.default_dtype), perplexity=perplexity,
-                                      seed=seed, init=init, metric=result.config["metric"], check_input=False))
+    # As in the analysis: on a busy CPU, OpenMP threads spinning against each other make a
+    # small t-SNE many times slower than one thread does.
+    with contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1):
+        Y = backend.to_numpy(backend.tsne(backend.asarray(Xt, dtype=backend.default_dtype), perplexity=perplexity,
+                                          seed=seed, init=init, metric=result.config["metric"], check_input=False))
     if result.labels is None:
         ax.scatter(Y[:, 0], Y[:, 1], s=3, c="0.4", linewidths=0)
     else:

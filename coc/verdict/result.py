@@ -134,7 +134,9 @@ class Analysis:
                          f"over the stricter reference")
         g = self.density_gap
         lines.append("")
-        if g is None:
+        if g is None and not self.rows:
+            pass
+        elif g is None:
             lines.append("density gap: not needed (no k beats the null references)")
         else:
             nulls = ", ".join(f"{kind} {np.mean(v):.3f} (min {np.min(v):.3f})" for kind, v in g["null"].items())

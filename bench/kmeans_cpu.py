@@ -1,0 +1,76 @@
+"""coc's ``numpy`` KMeans against scikit-learn's, per Lloyd iteration, on the CPU, in one run.
+
+    python bench/kmeans_cpu.py --n 100000 1000000 --dim 32 --k 10 --threads 1 --rounds 7
+
+Both start from the same k-means++ centers on the same float32 uniform points, with the same
+thread limits (threadpoolctl: BLAS and OpenMP). A fit of ``--iters`` iterations and a fit of one
+iteration are timed alternately, ``--rounds`` times each; the time per iteration is the
+difference of their medians over the difference of their iteration counts, so seeding, input
+checks and copies cancel. scikit-learn stops when the labels stop changing (even with
+``tol=0``), so its iteration count is read from ``n_iter_``; coc runs with ``tol=None``.
+The ratio printed is scikit-learn's time over coc's (above 1: coc is faster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import numpy as np
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+
+from coc import data
+from coc.kernels.kmeans import kmeans
+from coc.timing import time_call
+
+
+def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
+    """Seconds per Lloyd iteration of coc (numpy) and scikit-learn at ``n`` x ``dim``."""
+    X = data.uniform(n, dim, xp=np, seed=seed, dtype=dtype)
+    init = kmeans(X, k, xp=np, seed=seed, max_iter=1, tol=None).centers  # k-means++ centers
+    calls = {
+        ("coc", iters): lambda: kmeans(X, k, xp=np, seed=seed, max_iter=iters, tol=None).n_iter,
+        ("coc", 1): lambda: kmeans(X, k, xp=np, seed=seed, max_iter=1, tol=None).n_iter,
+        ("sklearn", iters): lambda: KMeans(k, init=init, n_init=1, max_iter=iters, tol=0,
+                                           algorithm="lloyd").fit(X).n_iter_,
+        ("sklearn", 1): lambda: KMeans(k, init=init, n_init=1, max_iter=1, tol=0,
+                                       algorithm="lloyd").fit(X).n_iter_,
+    }
+    times = {key: [] for key in calls}
+    n_iter = {}
+    for _ in range(rounds):
+        for key, fn in calls.items():  # alternated, so a busy spell of the machine hits all four
+            t = time_call(fn, sync=lambda: None, warmup=0, repeats=1)
+            times[key].append(t.median_s)
+            n_iter[key] = t.result
+    out = {}
+    for engine in ("coc", "sklearn"):
+        many, one = statistics.median(times[engine, iters]), statistics.median(times[engine, 1])
+        out[engine] = (many - one) / max(1, n_iter[engine, iters] - n_iter[engine, 1])
+        out[f"{engine}_n_iter"] = n_iter[engine, iters]
+    out["ratio"] = out["sklearn"] / out["coc"]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, nargs="+", default=[100_000, 1_000_000])
+    p.add_argument("--dim", type=int, default=32)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dtype", default="float32")
+    args = p.parse_args(argv)
+    with threadpool_limits(limits=args.threads):
+        for n in args.n:
+            r = per_iteration(n, args.dim, args.k, iters=args.iters, rounds=args.rounds, dtype=args.dtype)
+            print(json.dumps({"n": n, "dim": args.dim, "k": args.k, "threads": args.threads,
+                              "coc_ms": round(r["coc"] * 1e3, 3), "sklearn_ms": round(r["sklearn"] * 1e3, 3),
+                              "sklearn_n_iter": r["sklearn_n_iter"], "ratio": round(r["ratio"], 3)}),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
