@@ -4,7 +4,8 @@ The cell is set up by :func:`coc.runner.setup_cell`, exactly as ``coc sweep`` se
 data made, checked and moved to the device before timing; the timed function synchronizes
 the device before it returns; the peak-memory run (``coc.timing.measure_peak``) is the
 warm-up round. A backend that cannot run here, or a cell over the profile's size limit or
-this device's free memory, is skipped with the reason.
+this device's free memory, is skipped with the reason. After the timed rounds, the answer's
+quality (``coc.quality``) and the algorithm that ran go into ``extra_info``, untimed.
 """
 import pytest
 
@@ -28,3 +29,7 @@ def test_cell(benchmark, cell, bench_profile):
 
     result = benchmark.pedantic(setup.fn, rounds=bench_profile.repeats, iterations=1, warmup_rounds=0)
     benchmark.extra_info["n_iter"] = n_iter_of(result)
+    benchmark.extra_info["algorithm"] = setup.algorithm(cell)
+    quality = setup.quality(cell, result)  # outside the clock, on the last round's result
+    benchmark.extra_info["quality"] = quality
+    assert not (quality or {}).get("error"), quality

@@ -12,14 +12,22 @@ backend: A's median time divided by B's. The baseline is ``--baseline`` (default
 machines (A:sklearn against B:sklearn) is then the machine speedup; A:sklearn against
 B:cupy is the GPU speedup. Cells must also agree on dtype and k; where the two runs used
 different iteration budgets (``max_iter``), the row says so, because the work differs.
+
+``--format md|csv|json`` picks the table's format (stdout and ``--out``). ``--fail-above
+RATIO`` also gates B against A (:mod:`coc.gate`): each regressed cell is named on stderr, one
+line each, and the exit status is 1 (0 when B passes).
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import sys
 
 from coc._io import atomic_write_text, check_outputs_writable
 from coc.cells import row_key
+from coc.gate import gate
 from coc.records import RESULTS_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
@@ -31,11 +39,21 @@ def add_arguments(p) -> None:
     p.add_argument("b", metavar="B", help="result folder, results.jsonl or pytest-benchmark JSON")
     p.add_argument("--baseline", default=None,
                    help="A's backend that speedups are relative to (default: sklearn, else A's first)")
-    p.add_argument("--out", default=None, help="also write the markdown table to this file")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+    p.add_argument("--format", choices=FORMATS, default="md", help="the table's format (default: md)")
+    p.add_argument("--fail-above", type=float, default=None, metavar="RATIO",
+                   help="exit 1, naming each cell on stderr, when a cell of A is slower in B by "
+                        "more than RATIO (B's median / A's, same backend), answers worse beyond "
+                        "the tolerances of coc.gate, or is missing, failed or skipped in B")
+
+
+FORMATS = ("md", "csv", "json")
 
 
 def main(args) -> int:
     """Run ``coc compare``; returns the exit status."""
+    if args.fail_above is not None and not args.fail_above > 0:
+        raise CocError(f"--fail-above must be a ratio > 0, got {args.fail_above}")
     if args.out:
         check_outputs_writable([args.out])
     a, label_a = load_results(args.a)
@@ -46,12 +64,30 @@ def main(args) -> int:
                  "its backends side by side")
     elif label_a == label_b:  # two runs of one name: their paths tell them apart
         label_a, label_b = str(args.a), str(args.b)
-    text = compare_markdown(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline, title=title)
-    print(text, end="")
-    if args.out:
-        atomic_write_text(args.out, text, option="--out")
-        print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    failures = gate(a, b, fail_above=args.fail_above) if args.fail_above is not None else []
+    try:
+        table = compare_table(a, b, label_a=label_a, label_b=label_b, baseline=args.baseline,
+                              title=title)
+    except CocError as e:
+        if not failures:
+            raise
+        table = None  # nothing shared: the gate's lines say what is missing
+        print(f"coc compare: {e}", file=sys.stderr)
+    if table is not None:
+        if failures:
+            table["gate"] = [{"cell": f.cell, "why": f.why} for f in failures]
+        text = {"md": render_markdown, "csv": render_csv, "json": render_json}[args.format](table)
+        print(text, end="")
+        if args.out:
+            atomic_write_text(args.out, text, option="--out")
+            print(f"wrote {args.out}", file=sys.stderr)
+    if args.fail_above is None:
+        return 0
+    for f in failures:
+        print(f"coc: gate: {f.line()}", file=sys.stderr)
+    print(f"coc compare: gate {'FAILED' if failures else 'passed'} "
+          f"(--fail-above {args.fail_above:g}; {len(failures)} regressions)", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _same_file(a, b) -> bool:
@@ -68,6 +104,26 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=Non
     """The markdown speedup table of the cells runs ``a`` and ``b`` (lists of records) share.
 
     ``title`` replaces the first line (``# label_a (A) vs label_b (B)``).
+
+    Raises
+    ------
+    CocError
+        When ``baseline`` is not one of A's backends, or the runs share no cell.
+    """
+    return render_markdown(compare_table(a, b, label_a=label_a, label_b=label_b, baseline=baseline,
+                                         title=title))
+
+
+def compare_table(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> dict:
+    """The speedup table of the cells runs ``a`` and ``b`` share, as data.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b`` (labels), ``baseline``, ``columns`` (``A:sklearn``... then
+        ``B:cupy vs A:sklearn``...), ``rows`` (each with ``op``, ``n_samples``, ``dim``,
+        ``dtype``, ``unequal_budgets`` and ``values``: median seconds, then speedups; None
+        where a run lacks the backend), ``shared``, ``only_a``, ``only_b``.
 
     Raises
     ------
@@ -100,41 +156,69 @@ def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=Non
         raise CocError(f"{label_a} and {label_b} share no finished cell (same op, n_samples, dim, dtype, k)")
 
     time_cols = [("A", be) for be in a_backends] + [("B", be) for be in b_backends]
-    lines = [
-        title or f"# {label_a} (A) vs {label_b} (B)",
-        "",
-        f"Median time per cell; speedup = A:{baseline}'s time / B's time (>1: B is faster).",
-        "",
-        "| op | n_samples | dim | dtype | "
-        + " | ".join(f"{run}:{be}" for run, be in time_cols)
-        + " | "
-        + " | ".join(f"B:{be} vs A:{baseline}" for be in b_backends)
-        + " |",
-        "|---|---:|---:|---|" + "---:|" * (len(time_cols) + len(b_backends)),
-    ]
-    notes = []
+    columns = [f"{run}:{be}" for run, be in time_cols] + [f"B:{be} vs A:{baseline}" for be in b_backends]
+    rows = []
     for key in shared:
         ra, rb = rows_a[key], rows_b[key]
-        times = []
+        values = []
         for run, be in time_cols:
             rec = (ra if run == "A" else rb).get(be)
-            times.append(format_seconds(rec["median_s"]) if rec else "")
+            values.append(rec["median_s"] if rec else None)
         base = ra.get(baseline)
-        speedups = []
         for be in b_backends:
             rec = rb.get(be)
-            speedups.append(f"×{base['median_s'] / rec['median_s']:.2f}" if base and rec else "")
+            values.append(base["median_s"] / rec["median_s"] if base and rec else None)
         iters = {r.get("max_iter") for r in (*ra.values(), *rb.values())} - {None}
-        op = key[0] + (" †" if len(iters) > 1 else "")
-        if len(iters) > 1:
-            notes.append(key)
-        lines.append(f"| {op} | {key[1]:,} | {key[2]} | {key[4]} | " + " | ".join(times + speedups) + " |")
-    if notes:
+        rows.append({"op": key[0], "n_samples": key[1], "dim": key[2], "dtype": key[4],
+                     "unequal_budgets": len(iters) > 1, "values": values})
+    return {"a": label_a, "b": label_b, "title": title, "baseline": baseline, "columns": columns,
+            "n_times": len(time_cols), "rows": rows, "shared": len(shared),
+            "only_a": len(set(rows_a) - set(rows_b)), "only_b": len(set(rows_b) - set(rows_a))}
+
+
+def render_markdown(table: dict) -> str:
+    """The table as markdown (times formatted, speedups as ``×2.00``)."""
+    nt = table["n_times"]
+    lines = [
+        table.get("title") or f"# {table['a']} (A) vs {table['b']} (B)",
+        "",
+        f"Median time per cell; speedup = A:{table['baseline']}'s time / B's time (>1: B is faster).",
+        "",
+        "| op | n_samples | dim | dtype | " + " | ".join(table["columns"]) + " |",
+        "|---|---:|---:|---|" + "---:|" * len(table["columns"]),
+    ]
+    for row in table["rows"]:
+        times = [format_seconds(v) if v is not None else "" for v in row["values"][:nt]]
+        speedups = [f"×{v:.2f}" if v is not None else "" for v in row["values"][nt:]]
+        op = row["op"] + (" †" if row["unequal_budgets"] else "")
+        lines.append(f"| {op} | {row['n_samples']:,} | {row['dim']} | {row['dtype']} | "
+                     + " | ".join(times + speedups) + " |")
+    if any(row["unequal_budgets"] for row in table["rows"]):
         lines += ["", "† the runs used different iteration budgets (max_iter) for this cell: unequal work."]
-    only_a = len(set(rows_a) - set(rows_b))
-    only_b = len(set(rows_b) - set(rows_a))
-    lines += ["", f"{len(shared)} shared cells; {only_a} only in A, {only_b} only in B (not shown)."]
+    lines += ["", f"{table['shared']} shared cells; {table['only_a']} only in A, "
+                  f"{table['only_b']} only in B (not shown)."]
+    if table.get("gate"):
+        lines += ["", "Gate: " + "; ".join(f"{g['cell']}: {g['why']}" for g in table["gate"])]
     return "\n".join(lines) + "\n"
+
+
+def render_csv(table: dict) -> str:
+    """The table as CSV: raw seconds and speedups (an empty field where a run lacks one)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["op", "n_samples", "dim", "dtype", "unequal_budgets", *table["columns"]])
+    for row in table["rows"]:
+        w.writerow([row["op"], row["n_samples"], row["dim"], row["dtype"], row["unequal_budgets"],
+                    *("" if v is None else repr(v) for v in row["values"])])
+    return buf.getvalue()
+
+
+def render_json(table: dict) -> str:
+    """The table as one JSON object (:func:`compare_table`'s, each row's values by column)."""
+    doc = {k: v for k, v in table.items() if k not in ("rows", "n_times")}
+    doc["rows"] = [{**{k: v for k, v in row.items() if k != "values"},
+                    **dict(zip(table["columns"], row["values"]))} for row in table["rows"]]
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def _op_rank(op):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from coc.backends import available_backends, backend_kind, resolve_name
-from coc.cells import ALL_OPS, EXTRA_OPS, K, K_OPS, OPS, Cell
+from coc.backends import available_backends, backend_class, backend_kind, resolve_name
+from coc.cells import ALL_OPS, EXTRA_OPS, ITER_OPS, K, K_OPS, OPS, Cell
 from coc.validation import CocError, check_dim, check_n_samples
 
 
@@ -100,6 +100,12 @@ PROFILES = {
                 "push the laptop profile past 10 minutes (laptop profile limit)",
                 max_n=10_000,
             ),
+            ("opentsne", "tsne"): Limit(
+                "openTSNE's interpolation grid grows with the embedding's span on clustered "
+                "data: over 20 s per 500-iteration run already at 1,000 x 32 on 2 busy cores "
+                "(laptop profile limit)",
+                max_n=1_000, max_elements=1_000 * 32,
+            ),
         },
     ),
     "workstation": Profile(
@@ -161,6 +167,35 @@ PROFILES = {
             ),
         },
     ),
+    "gpu-check": Profile(
+        name="gpu-check",
+        description="bench/gpu_check.sh on one GPU lease: cupy at 1e4 to 1e6 points with no GPU "
+                    "size limit (the script names its sizes), sklearn only where it takes seconds "
+                    "on a 16-core host",
+        backends=("sklearn", "cupy"),
+        ops=OPS,
+        n_samples=(10_000, 100_000, 1_000_000),
+        dims=(32, 128),
+        repeats=2,
+        max_iter={"kmeans": 100, "tsne": 1000},
+        limits={
+            ("cpu", "kmeans"): Limit(
+                "CPU KMeans beyond 100,000 x 128 at 100 iterations is not seconds "
+                "(gpu-check profile limit)",
+                max_elements=100_000 * 128,
+            ),
+            ("cpu", "silhouette"): Limit(
+                "silhouette is O(n_samples^2 dim): beyond 10,000 points a CPU takes minutes "
+                "(gpu-check profile limit)",
+                max_n=10_000,
+            ),
+            ("cpu", "tsne"): Limit(
+                "CPU t-SNE beyond 10,000 x 32 at 1000 iterations is not seconds "
+                "(gpu-check profile limit)",
+                max_elements=10_000 * 32,
+            ),
+        },
+    ),
 }
 DEFAULT_PROFILE = "smoke"
 
@@ -191,10 +226,22 @@ def check_ops(ops) -> tuple:
     return tuple(dict.fromkeys(ops))
 
 
-def make_cells(profile: Profile, *, backends=None, ops=None, n_samples=None, dims=None) -> list:
-    """The cells of ``profile``, with any of its lists replaced by the caller's.
+def make_cells(profile: Profile, *, backends=None, ops=None, n_samples=None, dims=None,
+               dtype=None, k=None, max_iter=None) -> list:
+    """The cells of ``profile``, with any of its lists and settings replaced by the caller's.
 
     Cells are ordered backend, then size, then op, so consecutive cells share their data.
+
+    Parameters
+    ----------
+    profile : Profile
+    backends, ops, n_samples, dims : list, optional
+        Replace the profile's lists.
+    dtype : {"float32", "float64"}, optional
+    k : int, optional
+        Clusters of KMeans and of the silhouette's labels (at least 2).
+    max_iter : int or dict, optional
+        Iteration budget: one int for every iterative op, or ``{op: int}`` for some.
 
     Returns
     -------
@@ -204,6 +251,13 @@ def make_cells(profile: Profile, *, backends=None, ops=None, n_samples=None, dim
     ops = check_ops(ops or profile.ops)
     ns = [check_n_samples(n) for n in (n_samples or profile.n_samples)]
     ds = [check_dim(d) for d in (dims or profile.dims)]
+    dtype = check_dtype(dtype or profile.dtype)
+    k = profile.k if k is None else _check_int(k, "--k", 2)
+    budgets = dict(profile.max_iter)
+    if isinstance(max_iter, dict):
+        budgets.update({op: _check_int(v, "--max-iter", 1) for op, v in max_iter.items()})
+    elif max_iter is not None:
+        budgets.update({op: _check_int(max_iter, "--max-iter", 1) for op in ITER_OPS})
     cells = []
     for backend in backends:
         for n in ns:
@@ -211,11 +265,27 @@ def make_cells(profile: Profile, *, backends=None, ops=None, n_samples=None, dim
                 for op in ops:
                     cells.append(Cell(
                         backend=backend, op=op, n_samples=n, dim=d,
-                        k=profile.k if op in K_OPS else None,
-                        dtype=profile.dtype,
-                        max_iter=profile.max_iter.get(op),
+                        k=k if op in K_OPS else None,
+                        dtype=dtype,
+                        max_iter=budgets.get(op) if op in ITER_OPS else None,
                     ))
     return cells
+
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype) -> str:
+    """``float32`` or ``float64``; ``CocError`` otherwise."""
+    if dtype not in DTYPES:
+        raise CocError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise CocError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def limit_reason(cell: Cell, profile: Profile) -> Optional[str]:
@@ -235,6 +305,9 @@ def skip_reason(cell: Cell, profile: Profile) -> Optional[str]:
     reason = available_backends()[cell.backend]
     if reason is not None:
         return f"backend {cell.backend!r} cannot run here: {reason}"
+    missing = backend_class(cell.backend).missing_ops.get(cell.op)
+    if missing:
+        return f"backend {cell.backend!r} has no {cell.op}: {missing}"
     if cell.op in EXTRA_OPS:
         try:
             import dask.array  # noqa: F401

@@ -51,6 +51,12 @@ class Record:
         Peak memory of the warm-up round (see :func:`coc.timing.measure_peak`).
     n_iter : int or None
         Iterations actually run by the last timed call (KMeans), else None.
+    algorithm : str or None
+        What the engine ran (``backend.algorithm(op)``): k-means++ or faiss's own seeding,
+        Barnes-Hut or FFT t-SNE...
+    quality : dict or None
+        How good the last timed call's answer is, measured outside the clock
+        (:mod:`coc.quality`); None for ``generate`` and for cells that did not run.
     host : str
         The machine's host name.
     started_at : str
@@ -74,6 +80,8 @@ class Record:
     peak_host_bytes: Optional[int] = None
     peak_device_bytes: Optional[int] = None
     n_iter: Optional[int] = None
+    algorithm: Optional[str] = None
+    quality: Optional[dict] = None
     host: str = field(default_factory=socket.gethostname)
     started_at: str = ""
     wall_s: Optional[float] = None
@@ -431,6 +439,8 @@ def records_from_pytest_benchmark(doc: dict, *, name: str = "pytest-benchmark JS
             peak_host_bytes=info.get("peak_host_bytes"),
             peak_device_bytes=info.get("peak_device_bytes"),
             n_iter=info.get("n_iter"),
+            algorithm=info.get("algorithm"),
+            quality=info.get("quality"),
             host=machine.get("node"),
             started_at=doc.get("datetime"),
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from coc._io import atomic_save_figure, figure_writer, write_outputs
 from coc.backends import backend_names
 from coc.cells import row_key
+from coc.quality import LEGEND, brief
 from coc.records import SCALING_FILE, TABLE_FILE
 
 BASELINE = "sklearn"
@@ -53,10 +54,11 @@ def backend_order(records) -> list:
 def table_markdown(records, *, baseline: str = BASELINE, title: str | None = None) -> str:
     """One row per op and size, one column per backend: median, spread, speedup.
 
-    A cell reads ``12.3 ms ±4% ×2.10``: the median time, the interquartile range relative
-    to the median, and the speedup over ``baseline`` (its median time divided by this
-    one's) where the baseline ran that row. Skipped and failed cells say so; their reasons
-    are listed under the table.
+    A cell reads ``12.3 ms ±4% ×2.10 · I×1.002``: the median time, the interquartile range
+    relative to the median, the speedup over ``baseline`` (its median time divided by this
+    one's) where the baseline ran that row, and the answer's quality
+    (:func:`coc.quality.brief`, explained in a legend under the header). Skipped and failed
+    cells say so; their reasons are listed under the table.
     """
     records = [r for r in records if r.get("op")]
     backends = backend_order(records)
@@ -69,6 +71,8 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
     lines += [
         f"Median time of each cell, ±interquartile range / median, ×speedup over `{baseline}`; "
         "(N it): a KMeans that stopped after N iterations, short of the budget.",
+        "",
+        "After the ·, the answer's " + LEGEND + ".",
         "",
         "| op | n_samples | dim | " + " | ".join(backends) + " |",
         "|---|---:|---:|" + "---:|" * len(backends),
@@ -96,6 +100,9 @@ def table_markdown(records, *, baseline: str = BASELINE, title: str | None = Non
                 if rec.get("n_iter") is not None and rec.get("max_iter") and rec["n_iter"] < rec["max_iter"]:
                     # scikit-learn stops when labels stop changing, even with tol=0: less work
                     text += f" ({rec['n_iter']} it)"
+                q = brief(rec["op"], rec.get("quality"))
+                if q:
+                    text += f" · {q}"
                 cells.append(text)
         op, n, d = key[0], key[1], key[2]
         lines.append(f"| {op} | {n:,} | {d} | " + " | ".join(cells) + " |")

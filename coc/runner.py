@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 from coc.backends import get_backend
 from coc.cells import Cell, data_key, make_data, memory_reason, n_iter_of, timed_call
 from coc.profiles import Profile, skip_reason
+from coc.quality import cell_quality
 from coc.records import Record
 from coc.timing import Stopwatch, measure_peak, time_call, timestamp
 
@@ -28,11 +29,27 @@ class Setup:
     backend : coc.Backend or None
     fn : callable or None
         Runs the op once on data already made and checked, and synchronizes the device.
+    data : dict or None
+        The cell's inputs (``X``, ``y``) on the device, which quality is measured against.
     """
 
     skip: Optional[str]
     backend: Any = None
     fn: Optional[Callable[[], Any]] = None
+    data: Optional[dict] = None
+
+    def quality(self, cell: Cell, result) -> Optional[dict]:
+        """The quality of ``result`` (a timed call's return) for ``cell``, measured on the host,
+        outside the clock (:func:`coc.quality.cell_quality`); a failure to measure it is
+        recorded as ``{"error": ...}`` rather than failing the timed cell."""
+        try:
+            return cell_quality(cell, self.backend, self.data, result)
+        except Exception as e:  # noqa: BLE001 - the timing stands; the record says what broke
+            return {"error": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
+
+    def algorithm(self, cell: Cell) -> Optional[str]:
+        """What the engine runs for ``cell``'s op, for the records (None where it says nothing)."""
+        return self.backend.algorithm(cell.op) or None
 
 
 def setup_cell(cell: Cell, profile: Profile, *, data_cache: Optional[dict] = None) -> Setup:
@@ -68,11 +85,12 @@ def setup_cell(cell: Cell, profile: Profile, *, data_cache: Optional[dict] = Non
         if key not in data_cache:
             data_cache[key] = make_data(cell, backend)  # one dataset at a time
         data = data_cache[key]
-    return Setup(skip=None, backend=backend, fn=timed_call(cell, backend, data))
+    return Setup(skip=None, backend=backend, fn=timed_call(cell, backend, data), data=data)
 
 
 def run_cell(cell: Cell, profile: Profile, *, repeats: int, data_cache: Optional[dict] = None) -> Record:
-    """Time one cell; never raises except KeyboardInterrupt.
+    """Time one cell, then measure its answer's quality (untimed); never raises except
+    KeyboardInterrupt.
 
     Parameters
     ----------
@@ -102,6 +120,7 @@ def run_cell(cell: Cell, profile: Profile, *, repeats: int, data_cache: Optional
             "ok", times_s=timing.times_s, median_s=timing.median_s, min_s=timing.min_s,
             max_s=timing.max_s, iqr_s=timing.iqr_s, peak_host_bytes=peak.host_bytes,
             peak_device_bytes=peak.device_bytes, n_iter=n_iter_of(timing.result),
+            algorithm=setup.algorithm(cell), quality=setup.quality(cell, timing.result),
         )
     except KeyboardInterrupt:
         raise

@@ -15,6 +15,7 @@ task per cell (:mod:`coc.distributed`); records, resume and reports are the same
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 from pathlib import Path
@@ -25,10 +26,10 @@ from tqdm.auto import tqdm
 from coc import _args
 from coc._io import atomic_write_json, check_outputs_writable, check_writable_dir
 from coc._lock import FolderLock
-from coc.cells import ALL_OPS
+from coc.cells import ALL_OPS, ITER_OPS
 from coc.distributed import connect, run_cells
 from coc.envinfo import collect_env, machine_tag
-from coc.profiles import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
+from coc.profiles import DEFAULT_PROFILE, DTYPES, PROFILES, get_profile, make_cells
 from coc.records import (
     ENV_FILE,
     RESULTS_FILE,
@@ -176,6 +177,12 @@ def add_arguments(p) -> None:
     p.add_argument("--repeats", type=int, default=None,
                    help="timed repeats per cell, after one warm-up (default: the profile's, "
                         + ", ".join(f"{name} {prof.repeats}" for name, prof in PROFILES.items()) + ")")
+    p.add_argument("--dtype", choices=DTYPES, default=None, help="the data's dtype (default: the profile's)")
+    p.add_argument("--k", type=int, default=None,
+                   help="clusters of KMeans and of the silhouette's labels (default: the profile's)")
+    p.add_argument("--max-iter", type=max_iter_arg, default=None, metavar="N|OP=N,...",
+                   help="iteration budget of kmeans and tsne: one N for both, or per op "
+                        "(kmeans=100,tsne=1000); default: the profile's")
     p.add_argument("--out", default=None,
                    help="result folder (default: results/sweeps/<machine tag>/); a folder with "
                         "results.jsonl is resumed (see below)")
@@ -191,6 +198,26 @@ def add_arguments(p) -> None:
                               "with dask-cuda) (default: in this process)")
 
 
+def max_iter_arg(text: str):
+    """``--max-iter``: ``N`` (every iterative op) or ``op=N,op=N`` (those ops)."""
+    def number(value):
+        try:
+            return int(value.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+
+    if "=" not in text:
+        return number(text)
+    budgets = {}
+    for item in _args.str_list(text):
+        op, _, value = item.partition("=")
+        if op not in ITER_OPS:
+            raise argparse.ArgumentTypeError(
+                f"{op!r} has no iteration budget; choose from {', '.join(ITER_OPS)}")
+        budgets[op] = number(value)
+    return budgets
+
+
 def main(args) -> int:
     """Run ``coc sweep``; returns the exit status."""
     profile = get_profile(args.profile)
@@ -198,7 +225,8 @@ def main(args) -> int:
     if repeats < 1:
         raise CocError(f"--repeats must be >= 1, got {repeats}")
     cells = make_cells(
-        profile, backends=args.backends, ops=args.ops, n_samples=args.n_samples, dims=args.dims
+        profile, backends=args.backends, ops=args.ops, n_samples=args.n_samples, dims=args.dims,
+        dtype=args.dtype, k=args.k, max_iter=args.max_iter,
     )
     env = collect_env()
     # What the clock adds to each timed call on this machine, for the suite's own accounting.

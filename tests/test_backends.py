@@ -84,7 +84,7 @@ def test_kmeans_returns_labels_and_inertia():
 
 def test_registry_names_aliases_and_reasons():
     status = coc.available_backends()
-    assert list(status) == ["sklearn", "numpy", "cupy", "cuml"]
+    assert list(status) == ["sklearn", "numpy", "cupy", "cuml", "opentsne", "faiss"]  # peers last
     assert status["sklearn"] is None and status["numpy"] is None
     assert coc.get_backend("cpu").name == "sklearn"
     for name, reason in status.items():

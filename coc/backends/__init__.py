@@ -7,6 +7,8 @@ sklearn  NumPy   NumPy generation, scikit-learn KMeans/silhouette/TSNE
 numpy    NumPy   coc's own array kernels
 cupy     CuPy    coc's own array kernels (the same code as ``numpy``)
 cuml     CuPy    cuML KMeans, silhouette_score, TSNE
+opentsne NumPy   t-SNE only: openTSNE (a peer, for benchmarking)
+faiss    NumPy   KMeans only: faiss (a peer, for benchmarking)
 ======== ======= ======================================================
 
 Aliases: ``cpu`` is ``sklearn``; ``gpu`` is ``cuml`` where cuML imports, else ``cupy``.
@@ -23,6 +25,7 @@ import numpy as np
 
 from coc.backends.base import KMEANS_DEFAULTS, METRICS, TSNE_DEFAULTS, Backend
 from coc.backends.kernels import CupyBackend, NumpyBackend
+from coc.backends.peers import FaissBackend, OpenTSNEBackend, faiss_status, opentsne_status
 from coc.backends.rapids import CumlBackend
 from coc.backends.reference import SklearnBackend
 from coc.validation import CocError
@@ -73,6 +76,9 @@ _REGISTRY = {
     "numpy": (NumpyBackend, numpy_status),
     "cupy": (CupyBackend, cupy_status),
     "cuml": (CumlBackend, cuml_status),
+    # Peers (optional extras, the ops they have; see coc.backends.peers).
+    "opentsne": (OpenTSNEBackend, opentsne_status),
+    "faiss": (FaissBackend, faiss_status),
 }
 ALIASES = {"cpu": "sklearn", "gpu": None}  # gpu resolves at run time
 

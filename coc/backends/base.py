@@ -60,6 +60,8 @@ class Backend:
     kmeans_algorithm: str = ""
     #: Whether ``tsne(progress=...)`` is honoured.
     reports_progress: bool = False
+    #: Ops this engine does not have (a peer backend's), op -> why: benchmark cells skip them.
+    missing_ops: dict = {}
 
     def __init__(self, xp):
         self.xp = xp
