@@ -291,20 +291,25 @@ def read_env(path) -> Optional[dict]:
     if not path.exists() and not path.is_symlink():
         return None
     recover = f"move it away (mv {path} {path}.bad) and run again: the sweep writes a new one"
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as e:
-        raise CocError(f"{path}: cannot read ({os_reason(e)}); {recover}") from None
-    except UnicodeDecodeError:
-        raise CocError(f"{path}: not UTF-8 text; {recover}") from None
-    except json.JSONDecodeError as e:
-        raise CocError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); {recover}") from None
+    doc = _read_json(path, recover=recover)
     if not isinstance(doc, dict):
         raise CocError(f"{path}: a JSON {_json_type(doc)}, not an object; {recover}")
     runs = doc.get("runs")
     if runs is not None and not (isinstance(runs, list) and all(isinstance(r, dict) for r in runs)):
         raise CocError(f"{path}: 'runs' must be a list of objects; {recover}")
     return doc
+
+
+def _read_json(path, *, recover: str):
+    """The JSON document in ``path``; a CocError saying what is wrong and ``recover``."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise CocError(f"{path}: cannot read ({os_reason(e)}); {recover}") from None
+    except UnicodeDecodeError:
+        raise CocError(f"{path}: not UTF-8 text; {recover}") from None
+    except json.JSONDecodeError as e:
+        raise CocError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); {recover}") from None
 
 
 def check_appendable(path) -> None:
@@ -389,14 +394,7 @@ def load_results(path) -> tuple:
         if not records:
             raise CocError(f"{file}: not a coc results file (no cell records)")
         return latest(records), label
-    try:
-        doc = json.loads(file.read_bytes().decode("utf-8"))
-    except OSError as e:
-        raise CocError(f"{file}: cannot read: {os_reason(e)}") from None
-    except UnicodeDecodeError:
-        raise CocError(f"{file}: not UTF-8 text, so not a results file") from None
-    except json.JSONDecodeError as e:
-        raise CocError(f"{file}: not a results file (not JSON: {e.msg} at line {e.lineno})") from None
+    doc = _read_json(file, recover="not a results file")
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise CocError(f"{file}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
     records = records_from_pytest_benchmark(doc, name=str(file))
