@@ -36,7 +36,10 @@ def test_sweep_writes_records_env_table_and_plot(tmp_path, capsys):
         if r["backend"] == "sklearn" or available[r["backend"]] is None:
             assert r["status"] == "ok", r
             assert len(r["times_s"]) == 2 and r["median_s"] > 0 and r["reason"] is None
-            assert r["peak_host_bytes"] > 0 and r["dtype"] == "float32"
+            # A tiny call may fit in pages already resident: the RSS peak is then 0, not
+            # missing (test_timing checks that real allocations are seen).
+            assert isinstance(r["peak_host_bytes"], int) and r["peak_host_bytes"] >= 0
+            assert r["dtype"] == "float32"
         else:
             assert r["status"] == "skipped" and "cannot run here" in r["reason"]
             assert r["times_s"] == [] and r["median_s"] is None
