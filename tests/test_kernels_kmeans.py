@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 import coc.kernels.kmeans as km
 from coc import data
 from coc.kernels._common import row_norms_sq
+from coc.kernels._kmeans_host import assign_host
 from coc.testing import count_syncs, strict_namespace
 from tests.conftest import skip_heavy_strict, to_host
 
@@ -17,8 +19,6 @@ from tests.conftest import skip_heavy_strict, to_host
 def _single_threaded_blas():
     # These small matrix products gain nothing from BLAS threads, and on a machine shared with
     # other jobs an oversubscribed OpenBLAS makes each call wait tens of milliseconds.
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
@@ -176,7 +176,7 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     X = data.uniform(3000, 6, xp=np, seed=11, dtype=dtype)
     centers = X[[5, 9, 9, 40]].copy()  # two equal centers: every point near them is a tie
     x_sq = row_norms_sq(X, xp=np)
-    labels, min_sq, sums, counts = km._assign_host(X, x_sq, centers, tile=300, sums=True)
+    labels, min_sq, sums, counts = assign_host(X, x_sq, centers, rows=300, sums=True)
     d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, d2.argmin(axis=1))  # ties go to the lower index
     assert not (labels == 2).any()
@@ -184,9 +184,8 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_array_equal(counts, np.bincount(labels, minlength=4))
     np.testing.assert_allclose(sums, [X[labels == j].sum(axis=0) for j in range(4)], rtol=1e-5)
     # the update from previous labels gives the sums computed afresh
-    moved = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True,
-                            previous=(labels, sums, counts))
-    fresh = km._assign_host(X, x_sq, centers + 0.05, tile=300, sums=True)
+    moved = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True, previous=(labels, sums, counts))
+    fresh = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True)
     np.testing.assert_array_equal(moved[0], fresh[0])
     np.testing.assert_array_equal(moved[3], fresh[3])
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)

@@ -16,6 +16,7 @@ import numpy as np
 
 from coc._xp import is_numpy, rng
 from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
+from coc.kernels._kmeans_host import assign_host, tile_rows_host
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,14 @@ def kmeans(X, n_clusters, *, xp, seed=0, n_init=1, max_iter=300, tol=1e-4) -> KM
     tile = tile_rows(n_clusters, X.dtype.itemsize, xp=xp)
     g = rng(xp, seed)
     best = None
+    # On NumPy the assignment has its own path (coc.kernels._kmeans_host): cache-sized tiles.
+    host_rows = None
+    if is_numpy(xp):
+        host_rows = tile_rows_host(X.shape[1], n_clusters, X.dtype.itemsize, budget_rows=tile)
     for _ in range(n_init):
         centers = _kmeans_plusplus(X, x_sq, n_clusters, g, xp=xp)
         labels, inertia, n_iter, centers = _lloyd(
-            X, x_sq, centers, xp=xp, max_iter=max_iter, tol=abs_tol, tile=tile
+            X, x_sq, centers, xp=xp, max_iter=max_iter, tol=abs_tol, tile=tile, host_rows=host_rows,
         )
         if best is None or inertia < best.inertia:
             best = KMeansResult(labels, inertia, n_iter, centers + mean)
@@ -108,8 +113,11 @@ def _kmeans_plusplus(X, x_sq, n_clusters, g, *, xp):
     return X[ids]
 
 
-def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile):
+def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None):
     """Lloyd iterations from ``centers``; ``tol`` is absolute (None: exactly max_iter steps).
+
+    With ``host_rows`` (NumPy), the assignment is :func:`coc.kernels._kmeans_host.assign_host`
+    with tiles of that many rows.
 
     Returns labels, inertia (float), the number of iterations and the final centers.
     Host reads: none per iteration with ``tol=None``, one per iteration otherwise (both
@@ -119,14 +127,14 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile):
     # On NumPy reading a flag costs nothing, so empty clusters are handled only when present,
     # and the cluster sums follow the points that changed cluster; on a device the relocation
     # always runs (a no-op without empties) to avoid a sync, and the sums are one product.
-    host = is_numpy(xp)
+    host = host_rows is not None
     labels_old = xp.full(X.shape[0], -1, dtype=xp.int64)  # differs from every labeling
     previous = None  # host: the last labels and their float64 cluster sums, updated by moves
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if host:
-            labels, min_sq, sums, counts = _assign_host(X, x_sq, centers, tile=tile, sums=True,
-                                                        previous=previous)
+            labels, min_sq, sums, counts = assign_host(X, x_sq, centers, rows=host_rows, sums=True,
+                                                       previous=previous)
             previous = (labels, sums, counts)
             if not counts.all():
                 sums, counts = _relocate_empty(X, labels, min_sq, sums, counts, xp=xp)
@@ -146,7 +154,7 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile):
                 break
             labels_old = labels
     if host:
-        labels, min_sq, _, _ = _assign_host(X, x_sq, centers, tile=tile)
+        labels, min_sq, _, _ = assign_host(X, x_sq, centers, rows=host_rows)
     else:
         labels, min_sq, _, _ = _assign(X, x_sq, centers, xp=xp, tile=tile)
     return labels, float(min_sq.sum(dtype=xp.float64)), n_iter, centers
@@ -177,83 +185,6 @@ def _assign(X, x_sq, centers, *, xp, tile, sums=False):
             onehot = (lab[:, None] == arange_k[None, :]).astype(X.dtype)
             totals += onehot.T @ X[start:stop]
             counts += onehot.sum(axis=0)
-    return labels, min_sq, totals, counts
-
-
-#: Rows per tile of the NumPy path: the tile of X, its (k, rows) distances and the one-hot
-#: stay in a core's L2 cache (1 MiB on the machines measured) for k up to a few dozen.
-HOST_TILE_BYTES = 2**20
-
-
-def _assign_host(X, x_sq, centers, *, tile, sums=False, previous=None):
-    """:func:`_assign` on NumPy, in cache-sized row tiles of a (k, rows) distance layout.
-
-    NumPy's ``argmin`` along a short axis costs tens of nanoseconds a row, so each tile's
-    minimum is a reduction over the k rows of the tile, the one-hot is where a row equals it,
-    and the label is the one-hot's product with 0..k-1 (rows with a tie, rare, take the lowest
-    index as ``argmin`` would). Float32 stays float32 throughout.
-
-    With ``sums``, the cluster sums (float64) and counts (int64) come back too. Given the
-    ``previous`` labels, sums and counts, they are updated by the points that changed
-    cluster alone, while their tile is in cache: after the first iterations few points move,
-    so that costs far less than summing every point again, and float64 keeps the updates
-    free of drift.
-    """
-    n, dim = X.shape
-    k = centers.shape[0]
-    dt = X.dtype
-    rows = int(max(256, min(tile, HOST_TILE_BYTES // (max(dim, k) * dt.itemsize))))
-    minus_2ct = np.ascontiguousarray(-2 * centers.T)
-    c_sq = row_norms_sq(centers, xp=np)[:, None]
-    labels = np.empty(n, dtype=np.int64)
-    min_sq = np.empty(n, dtype=dt)
-    old_labels = totals = counts = None
-    if sums and previous is not None:
-        old_labels, totals, counts = previous[0], previous[1].copy(), previous[2].copy()
-    elif sums:
-        totals = np.zeros(centers.shape)
-    G_rows = np.empty((rows, k), dtype=dt)
-    G_buf = np.empty((k, rows), dtype=dt)
-    equal_buf = np.empty((k, rows), dtype=bool)
-    onehot_buf = np.empty((k, rows), dtype=dt)
-    index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        m = stop - start
-        Xt = X[start:stop]
-        # X-tile times centers (the fast orientation of a BLAS product with few columns), then
-        # laid out (k, rows) so that the reductions below run along contiguous rows.
-        G = G_buf[:, :m]
-        np.copyto(G, np.matmul(Xt, minus_2ct, out=G_rows[:m]).T)
-        G += c_sq
-        best = min_sq[start:stop]
-        np.min(G, axis=0, out=best)
-        # compare into booleans, then cast: a ufunc writing another dtype goes through buffers
-        onehot = onehot_buf[:, :m]
-        np.copyto(onehot, np.equal(G, best, out=equal_buf[:, :m]))
-        lab = labels[start:stop]
-        lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
-        lab[...] = lab_and_hits[0]
-        if (lab_and_hits[1] != 1).any():
-            lab[...] = np.argmin(G, axis=0)  # a tie: argmin's choice, and its one-hot
-            np.copyto(onehot, index_and_ones[0][:, None] == lab)
-        best += x_sq[start:stop]
-        np.maximum(best, 0, out=best)
-        if sums and old_labels is None:
-            totals += onehot @ Xt
-        elif sums:
-            old = old_labels[start:stop]
-            moved = np.flatnonzero(lab != old)
-            if moved.size:
-                to, came = lab[moved], old[moved]
-                delta = np.zeros((k, moved.size))
-                cols = np.arange(moved.size)
-                delta[to, cols] = 1
-                delta[came, cols] -= 1
-                totals += delta @ Xt[moved]
-                counts += np.bincount(to, minlength=k) - np.bincount(came, minlength=k)
-    if sums and counts is None:
-        counts = np.bincount(labels, minlength=k)
     return labels, min_sq, totals, counts
 
 
