@@ -91,14 +91,14 @@ PROFILES = {
         max_iter={"kmeans": 30, "tsne": 500},
         limits={
             ("cpu", "silhouette"): Limit(
-                "silhouette is O(n_samples^2 dim): beyond 30,000 points it takes minutes per "
-                "repeat on a laptop CPU (laptop profile limit)",
-                max_n=30_000,
+                "silhouette is O(n_samples^2 dim): beyond 30,000 x 32 or 10,000 x 128 it takes "
+                "minutes per repeat on a laptop CPU (laptop profile limit)",
+                max_n=30_000, max_elements=10_000 * 128,
             ),
             ("cpu", "tsne"): Limit(
-                "t-SNE beyond 10,000 points takes over 20 s per run on a 2-core CPU and would "
-                "push the laptop profile past 10 minutes (laptop profile limit)",
-                max_n=10_000,
+                "t-SNE beyond 10,000 x 32 or 3,000 x 128 takes over 20 s per run on a 2-core "
+                "CPU and would push the laptop profile past 10 minutes (laptop profile limit)",
+                max_n=10_000, max_elements=3_000 * 128,
             ),
             ("opentsne", "tsne"): Limit(
                 "openTSNE's interpolation grid grows with the embedding's span on clustered "
