@@ -20,6 +20,7 @@ from coc.verdict.manifold import (
     signal_dimension,
 )
 from coc.verdict.result import KRow
+from coc.verdict.stats import slab_ratio
 
 N_NULL = 3
 ORDER = list(scenarios.TIBSHIRANI) + list(scenarios.EXTRA)
@@ -108,3 +109,45 @@ def test_manifold_gap_ratio_separated_vs_continuous():
     assert manifold_gap_ratio(curve, halves, exponent=1.0) > 0.7
     two = np.vstack([curve[:200], curve[200:] + 5.0])
     assert manifold_gap_ratio(two, halves, exponent=1.0) < 0.05
+
+
+def test_overlapping_clusters_in_ten_dimensions():
+    # Draws of (d) whose dip between clusters is shallow (two below one null draw each): the
+    # gap statistic finds structure, so a dip below all nulls but one counts; and one whose
+    # fourth cluster stands 3.9 null sds out (counted: the data are already shown clustered).
+    for i in (42, 47, 48):
+        X, truth = _draw("d", i)
+        a = analyze(X, k_max=10, n_null=5, seed=i)
+        assert (a.verdict, a.n_clusters) == ("clustered", truth), (i, a.report())
+
+
+def test_a_skewed_blob_is_a_continuum():
+    # KMeans cuts a log-normal blob along its tail; the density falls from piece to piece
+    # but never dips, which only the geometric mean of the two sides reads right.
+    X = np.exp(np.random.default_rng(0).normal(0, 0.7, (1500, 8)))
+    a = analyze(X, n_null=N_NULL, seed=0)
+    assert a.verdict == "continuum", a.report()
+
+
+def test_far_outliers_are_not_clusters():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.standard_normal((1000, 16)), 60 + rng.standard_normal((3, 16))])
+    a = analyze(X, n_null=N_NULL, seed=0)
+    assert a.verdict == "continuum", a.report()
+    assert a.rows[0].smallest == 3 and not a.rows[0].significant  # k=2 splits off the outliers
+    # A real cluster of a few dozen points still counts.
+    Y = np.vstack([rng.standard_normal((1000, 16)), 60 + rng.standard_normal((40, 16))])
+    b = analyze(Y, n_null=N_NULL, seed=0)
+    assert (b.verdict, b.n_clusters) == ("clustered", 2), b.report()
+
+
+def test_slab_ratio_reads_a_fall_as_no_gap():
+    t = np.linspace(-0.2, 1.2, 1401)
+    falling = np.exp(-4 * t)  # a density that falls from one centroid to the other
+    assert slab_ratio(falling, t) == pytest.approx(1.0, rel=0.05)
+    gap = np.where(np.abs(t - 0.5) < 0.15, 0.02, 1.0)  # the same level on both sides, empty between
+    assert slab_ratio(gap, t) == pytest.approx(0.02)
+    # against the arithmetic mean of the sides, the fall would have read as a deep dip
+    boundary = falling[np.abs(t - 0.5) < 0.1].mean()
+    assert boundary / ((falling[np.abs(t) < 0.1].mean() + falling[np.abs(t - 1) < 0.1].mean()) / 2) < 0.3
+    assert slab_ratio(falling, t[t > 2]) is None

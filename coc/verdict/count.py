@@ -21,13 +21,13 @@ COUNT_REASONS = {
 }
 
 
-def choose_k(significant, gap, *, agreement: float) -> tuple:
-    """The number of clusters among the significant ks.
+def choose_k(candidates, gap, *, agreement: float) -> tuple:
+    """The number of clusters among the candidate ks.
 
     Parameters
     ----------
-    significant : list of KRow
-        The ks whose silhouette beats the nulls (at least one).
+    candidates : list of KRow
+        The ks whose silhouette is clearly above the nulls' (at least one).
     gap : dict
         The gap statistic: ``gap``, aligned with ``ks`` (k = 1 first).
     agreement : float
@@ -40,15 +40,15 @@ def choose_k(significant, gap, *, agreement: float) -> tuple:
     how : str
         ``"gap"`` or ``"excess"``: which statistic named k (a key of :data:`COUNT_REASONS`).
     """
-    by_excess = max(significant, key=lambda r: r.excess)
+    by_excess = max(candidates, key=lambda r: r.excess)
     gap_at = dict(zip(gap["ks"], gap["gap"]))
-    by_gap = max(significant, key=lambda r: gap_at[r.k])
+    by_gap = max(candidates, key=lambda r: gap_at[r.k])
     if by_gap.excess >= agreement * by_excess.excess:
         return by_gap, "gap"
     return by_excess, "excess"
 
 
-def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float) -> tuple:
+def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float, rank: int = 0) -> tuple:
     """Whether a density ratio shows a gap the nulls do not.
 
     Parameters
@@ -58,18 +58,21 @@ def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float) -> tuple:
     null_ratio : dict
         Null kind -> the same ratio on each draw.
     fraction : float
+    rank : int
+        How many null draws may lie below the ratio (0: it must be below every one).
 
     Returns
     -------
     separated : bool
-        The ratio lies below every null's and below ``fraction`` times the stricter null's
-        mean (the lower one).
+        The ratio lies below all null ratios but ``rank`` and below ``fraction`` times the
+        stricter null's mean (the lower one).
     null_mean, null_min : float
     """
-    all_null = np.concatenate([np.asarray(v, dtype=float) for v in null_ratio.values()])
+    all_null = np.sort(np.concatenate([np.asarray(v, dtype=float) for v in null_ratio.values()]))
     null_mean = min(float(np.nanmean(v)) for v in null_ratio.values())
     null_min = float(np.nanmin(all_null))
-    return bool(ratio < null_min and ratio < fraction * null_mean), null_mean, null_min
+    bound = all_null[min(rank, len(all_null) - 1)]
+    return bool(ratio < bound and ratio < fraction * null_mean), null_mean, null_min
 
 
 def thin_manifold_test(X, labels, nulls: dict, *, seed: int, min_signal: int, max_local: float,

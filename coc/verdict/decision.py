@@ -152,6 +152,15 @@ MAX_COMPONENTS = 128
 Z_SILHOUETTE = 4.0
 MIN_EXCESS = 0.02
 GAP_FRACTION = 0.65
+#: Once the data are shown clustered, the count looks at every k this far above the nulls.
+Z_COUNT = 3.0
+#: A KMeans cluster smaller than this (a share of the points analyzed, and at least
+#: MIN_CLUSTER_POINTS) is a few outliers, not a cluster: such a k is not significant.
+MIN_CLUSTER_FRACTION = 0.005
+MIN_CLUSTER_POINTS = 5
+#: The density gap's second test, when the gap statistic finds structure too: below the
+#: second-lowest null ratio and this fraction of the stricter null's mean.
+GAP_FRACTION_WITH_GAP = 0.85
 #: The count: the gap statistic's k is taken when its silhouette excess is at least this
 #: fraction of the largest excess (see :func:`coc.verdict.count.choose_k`).
 GAP_AGREEMENT = 0.7
@@ -311,6 +320,8 @@ def _config(backend, settings: Settings, *, n_samples, dim, n_used, sample_index
                 null_kinds=list(NULL_KINDS), seed=settings.seed, n_init=settings.n_init,
                 metric=settings.metric, max_samples=settings.max_samples, dtype=str(settings.dtype),
                 z_silhouette=Z_SILHOUETTE, min_excess=MIN_EXCESS, gap_fraction=GAP_FRACTION,
+                z_count=Z_COUNT, min_cluster_size=min_cluster_size(n_used),
+                gap_fraction_with_gap=GAP_FRACTION_WITH_GAP,
                 gap_agreement=GAP_AGREEMENT, thin_dimension=THIN_DIMENSION)
 
 
@@ -348,6 +359,7 @@ def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> An
 
     data = scans["data", 0]
     null_sil = {kind: np.array([scans[kind, i]["silhouette"] for i in range(n_null)]) for kind in NULL_KINDS}
+    min_size = min_cluster_size(m)
     rows = []
     for j, k in enumerate(ks):
         mean = {kind: float(null_sil[kind][:, j].mean()) for kind in NULL_KINDS}
@@ -355,8 +367,10 @@ def _run(Xs, backend, settings: Settings, *, n_samples, dim, sample_index) -> An
         strict = max(NULL_KINDS, key=lambda kind: mean[kind])
         excess = data["silhouette"][j] - mean[strict]
         z = excess / max(sd[strict], MIN_NULL_SD)
+        smallest = int(np.bincount(data["labels"][j], minlength=k).min())
         rows.append(KRow(k, float(data["silhouette"][j]), mean, sd, float(z), float(excess),
-                         bool(z >= Z_SILHOUETTE and excess >= MIN_EXCESS)))
+                         bool(z >= Z_SILHOUETTE and excess >= MIN_EXCESS and smallest >= min_size),
+                         smallest))
 
     # Gap statistic over k = 1..k_max, the box being Tibshirani's reference.
     gs = gap_statistic(
@@ -390,7 +404,9 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=None)
 
-    chosen, how = choose_k(significant, gap, agreement=GAP_AGREEMENT)
+    min_size = min_cluster_size(Xs.shape[0])
+    candidates = [r for r in rows if r.z >= Z_COUNT and r.excess >= MIN_EXCESS and r.smallest >= min_size]
+    chosen, how = choose_k(candidates, gap, agreement=GAP_AGREEMENT)
     # The labels: the better of the scan's KMeans and one with more restarts.
     Xb = backend.asarray(Xs, dtype=settings.dtype)
     j = ks.index(chosen.k)
@@ -404,8 +420,13 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     null_ratio = {kind: [density_gap_ratio(Y, scans[kind, i]["labels"][j])[0]
                          for i, Y in enumerate(nulls[kind])] for kind in NULL_KINDS}
     separated, null_mean, null_min = beats_nulls(ratio, null_ratio, fraction=GAP_FRACTION)
+    test = "every null"
+    if not separated and gap["k"] > 1:
+        # The gap statistic finds structure as well: a dip below all nulls but one will do.
+        separated = beats_nulls(ratio, null_ratio, fraction=GAP_FRACTION_WITH_GAP, rank=1)[0]
+        test = "all nulls but one, with the gap statistic"
     gap_info = {"k": chosen.k, "ratio": ratio, "n_pairs": n_pairs, "null": null_ratio,
-                "separated": separated, "count_rule": how}
+                "separated": separated, "count_rule": how, "test": test}
     if not separated:
         reason = (
             f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
@@ -433,12 +454,17 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     reason = (
         f"k={chosen.k} {COUNT_REASONS[how]} (silhouette {chosen.silhouette:.4f}, excess "
         f"{chosen.excess:.4f}, z = {chosen.z:.1f}), and neighboring clusters are "
-        f"separated by low density (ratio {ratio:.3f}, nulls >= {np.nanmin(all_null):.3f})"
+        f"separated by low density (ratio {ratio:.3f}, below {test}: nulls >= {np.nanmin(all_null):.3f})"
     )
     if weak:
         reason += "; the evidence is weaker than for well-separated clusters"
     return dict(verdict="clustered", n_clusters=chosen.k, reason=reason, density_gap=gap_info,
                 labels=labels, weak_evidence=weak)
+
+
+def min_cluster_size(n_points: int) -> int:
+    """Fewest points of a cluster, among ``n_points`` analyzed (smaller: outliers)."""
+    return max(MIN_CLUSTER_POINTS, int(np.ceil(MIN_CLUSTER_FRACTION * n_points)))
 
 
 def _progress(total, *, enabled):

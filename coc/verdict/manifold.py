@@ -21,6 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from coc.verdict.stats import _neighbor_pairs as neighbor_pairs
+from coc.verdict.stats import slab_ratio
 
 #: Local PCA runs around at most this many seeded points.
 N_LOCAL_CENTERS = 100
@@ -134,12 +135,10 @@ def manifold_gap_ratio(Y: np.ndarray, labels: np.ndarray, *, exponent: float,
             continue
         t = P @ v / length2
         r = cKDTree(P).query(P, k=n_neighbors + 1)[0][:, -1]
-        density = np.maximum(r, 1e-12) ** -exponent
-        core = (np.abs(t) < 0.1) | (np.abs(t - 1) < 0.1)
-        boundary = np.abs(t - 0.5) < 0.1
-        if not core.any():
+        ratio = slab_ratio(np.maximum(r, 1e-12) ** -exponent, t)
+        if ratio is None:
             continue
-        total += density[boundary].sum() / max(boundary.sum(), 1) / density[core].mean() * len(P)
+        total += ratio * len(P)
         weight += len(P)
     return float(total / weight) if weight else float("nan")
 

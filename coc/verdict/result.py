@@ -19,6 +19,8 @@ class KRow:
     z: float
     excess: float
     significant: bool
+    #: Points in the smallest KMeans cluster of the data at this k.
+    smallest: int = 0
 
 
 @dataclass
@@ -131,7 +133,8 @@ class Analysis:
                     mark += "  <- chosen"
                 lines.append(f"{r.k:>4} {r.silhouette:8.4f}  {nulls} {r.z:7.1f}{mark}")
             lines.append(f"  * z >= {c['z_silhouette']:g} and excess >= {c['min_excess']:g} "
-                         f"over the stricter reference")
+                         f"over the stricter reference, and no cluster under "
+                         f"{c.get('min_cluster_size', 0)} points")
         g = self.density_gap
         lines.append("")
         if g is None and not self.rows:

@@ -133,8 +133,8 @@ def density_gap_ratio(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 1
     centroids (scaled so that one is at t = 0 and the other at t = 1) and the main direction
     of the points off that line. Each point's density in that plane is estimated from the
     distance to its ``n_neighbors``-th neighbor; the ratio compares the mean density of the
-    points near the boundary (``|t - 0.5| < 0.1``) with that of the points near the centroids
-    (``|t| < 0.1`` or ``|t - 1| < 0.1``). The second axis is there for curved shapes: a curve
+    points near the boundary (``|t - 0.5| < 0.1``) with the geometric mean of those near the
+    two centroids (``|t| < 0.1`` or ``|t - 1| < 0.1``; see :func:`slab_ratio`). The second axis is there for curved shapes: a curve
     crosses the boundary slab obliquely, so counting points along the line alone would show
     a dip that is not there, while its density along the curve is unchanged.
 
@@ -176,15 +176,29 @@ def density_gap_ratio(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 1
         w = _top_direction(R)
         Y = np.column_stack([t, R @ w / length])
         r = cKDTree(Y).query(Y, k=n_neighbors + 1)[0][:, -1]
-        density = 1.0 / np.maximum(r, 1e-12) ** 2
-        core = (np.abs(t) < 0.1) | (np.abs(t - 1) < 0.1)
-        boundary = np.abs(t - 0.5) < 0.1
-        if not core.any():
+        ratio = slab_ratio(1.0 / np.maximum(r, 1e-12) ** 2, t)
+        if ratio is None:
             continue
-        ratio = density[boundary].sum() / max(boundary.sum(), 1) / density[core].mean()
         total += ratio * len(P)
         weight += len(P)
     return (float(total / weight) if weight else float("nan")), len(pairs)
+
+
+def slab_ratio(density: np.ndarray, t: np.ndarray) -> float | None:
+    """The mean density of the points near the boundary (``|t - 0.5| < 0.1``) over the
+    geometric mean of the densities near the two centroids (``|t| < 0.1``, ``|t - 1| < 0.1``).
+
+    A gap is a density lower than on both sides of it. A density that merely falls from one
+    centroid to the other, as along the tail of a skewed blob that KMeans cut in pieces, falls
+    about exponentially, so halfway it is about the geometric mean of its ends: a ratio near 1.
+    Against the arithmetic mean the dense side would dominate and the fall would read as a
+    gap. One side alone when the other has no points near its centroid; None when neither has.
+    """
+    sides = [density[near].mean() for near in (np.abs(t) < 0.1, np.abs(t - 1) < 0.1) if near.any()]
+    if not sides:
+        return None
+    boundary = np.abs(t - 0.5) < 0.1
+    return float(density[boundary].sum() / max(boundary.sum(), 1) / np.exp(np.mean(np.log(sides))))
 
 
 def _neighbor_pairs(X, labels, centers, *, n_neighbors):
