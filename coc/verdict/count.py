@@ -1,5 +1,5 @@
-"""How many clusters, and the thin-manifold check: the pieces of the rule of
-:mod:`coc.verdict.decision` that are told there (steps 2 and 4); its constants live there too.
+"""How many clusters, the density gap and the thin-manifold check: the pieces of the rule of
+:mod:`coc.verdict.decision` that are told there (steps 2, 3 and 4); its constants live there too.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from coc.verdict.manifold import (
     pc_scores,
     signal_dimension,
 )
+from coc.verdict.stats import density_gap_ratio
 
 #: How each count was reached, for the report.
 COUNT_REASONS = {
@@ -73,6 +74,43 @@ def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float, rank: int = 
     null_min = float(np.nanmin(all_null))
     bound = all_null[min(rank, len(all_null) - 1)]
     return bool(ratio < bound and ratio < fraction * null_mean), null_mean, null_min
+
+
+def density_gap_test(X, labels, nulls: dict, *, gap_k: int, fraction: float,
+                     fraction_with_gap: float) -> dict:
+    """Step 3: is there more empty space between neighbouring clusters than splitting gives?
+
+    The boundary/centroid density ratio (:func:`coc.verdict.stats.density_gap_ratio`) of the
+    data at the chosen k, against the same ratio on every null draw split by KMeans at that k
+    (:func:`beats_nulls`): below every null and ``fraction`` of the stricter null's mean; or,
+    when the gap statistic's 1-SE rule finds structure as well (``gap_k > 1``), below all
+    nulls but one and ``fraction_with_gap`` of that mean.
+
+    Parameters
+    ----------
+    X : np.ndarray of shape (n_samples, dim)
+    labels : np.ndarray of shape (n_samples,)
+    nulls : dict
+        Null kind -> list of ``(Y, labels)``, each draw and its KMeans labels at that k.
+    gap_k : int
+        The gap statistic's 1-SE choice (1: no structure).
+    fraction, fraction_with_gap : float
+
+    Returns
+    -------
+    dict
+        ``ratio``, ``n_pairs``, ``null`` (kind -> ratios), ``null_mean``, ``null_min``,
+        ``separated`` and ``test`` (which of the two tests was passed or last tried).
+    """
+    ratio, n_pairs = density_gap_ratio(X, labels)
+    null_ratio = {kind: [density_gap_ratio(Y, lab)[0] for Y, lab in draws] for kind, draws in nulls.items()}
+    separated, null_mean, null_min = beats_nulls(ratio, null_ratio, fraction=fraction)
+    test = "every null"
+    if not separated and gap_k > 1:
+        separated = beats_nulls(ratio, null_ratio, fraction=fraction_with_gap, rank=1)[0]
+        test = "all nulls but one, with the gap statistic"
+    return {"ratio": ratio, "n_pairs": n_pairs, "null": null_ratio, "null_mean": null_mean,
+            "null_min": null_min, "separated": separated, "test": test}
 
 
 def thin_manifold_test(X, labels, nulls: dict, *, seed: int, min_signal: int, max_local: float,

@@ -19,69 +19,60 @@ The decision takes four steps, each against the stricter of the two references:
 1. **Silhouette against its null.** For each k the data's silhouette is compared with the null
    draws' mean and spread: ``z_k = (s_k - mean_k) / sd_k``, the reference being the one with the
    higher mean at that k. If no k has ``z_k >= Z_SILHOUETTE`` *and* an excess
-   ``s_k - mean_k >= MIN_EXCESS``, nothing distinguishes the data from structureless data of
-   the same shape: **continuum** (a single Gaussian, a uniform box).
-2. **How many** (:func:`coc.verdict.count.choose_k`), among the significant ks only. Two statistics name a k:
-   the largest *silhouette excess* ``s_k - mean_k`` (the raw silhouette is biased: it grows
-   with any non-Gaussian shape and favours small k in low dimension, and the null mean takes
-   exactly that bias out), and the largest *gap statistic* (Tibshirani, Walther and Hastie
-   2001, with their principal-component box as reference). Each fails where the other holds:
-   the silhouette merges two close clusters (in Tibshirani's four clusters in 10-d, the pair
-   merged scores about as well as the pair split), while the gap keeps rising as KMeans cuts
-   elongated or anisotropic clusters (three clusters of sizes 1:4:15 in 64-d) or overlapping
-   blobs in high dimension. So k is the gap's choice when its silhouette excess is at least
-   ``GAP_AGREEMENT`` (0.7) of the best excess, that is when the silhouette does not object,
-   and otherwise the k of the best excess. The gap's maximum is used, not its 1-SE rule: the
-   data are already shown to be clustered (so k = 1, which the 1-SE rule protects, is out),
-   and with the few reference draws of ``--n-null`` the 1-SE rule stops early on the slowly
-   rising gap of overlapping blobs. On the paper's five simulations (50 draws each,
-   ``results/count/count.md``) coc is right as often as the paper's Gap/pc in (a), (b) and
-   (e), more often in (c) (48 against 36), and less often in (d) (46 against 49: on three
-   draws step 3 finds no gap deeper than every null's). The chosen k is re-clustered with
-   ``REFINE_N_INIT`` restarts for the labels.
-3. **Density gap, re-run on the nulls.** A curved continuous manifold (a swiss roll, a noisy
-   circle) beats both references on silhouette, since it is far from Gaussian and from a box.
-   What it lacks is empty space between the pieces KMeans cuts it into. At the chosen k each
-   cluster is paired with the cluster it touches most in the data (most kNN-graph edges; a
-   cluster touching none is paired with the cluster second-nearest to most of its points).
-   The pair's points are projected on a plane: the line through the two centroids (one at
-   t = 0, the other at t = 1) and the main direction of the points off that line, which
-   follows a curved piece so that a bend is not mistaken for a dip. Each point's density in
-   that plane comes from its distance to its 10th neighbor, and the ratio of the mean density
-   near the boundary (``|t - 0.5| < 0.1``) to that near the centroids is pooled over pairs:
-   about 0 for separated clusters, about 1 for adjacent pieces of a continuum. KMeans itself
-   carves a dip into any data it splits (more so in high dimension), so the same ratio is
-   measured on every null draw at the same k, and the data count as clustered only when
-   their ratio lies below every null ratio and below ``GAP_FRACTION`` times the mean of the
-   stricter null (the lower one). Otherwise: **continuum** (a manifold, or a non-Gaussian
-   blob without gaps).
-4. **Thin manifolds, along the manifold** (:mod:`coc.verdict.count`,
-   :mod:`coc.verdict.manifold`). A curve or a sheet in many dimensions leaves the plane of
-   step 3, crossing it fast in places and slowly in others, which looks like a dip. When at
-   least ``MIN_SIGNAL_DIMENSION`` principal components stand above the noise (the
-   Marchenko-Pastur edge of the median eigenvalue) and the points fill locally at most
-   ``THIN_DIMENSION`` of them and at least one fewer than there are (median participation
-   ratio of local PCA over neighbourhoods of a fifth of the points; Gaussian clusters fill all
-   their signal directions), or when the data have at most 3 dimensions (there the kNN density
-   is reliable and every shape is measured along itself), the density
-   ratio of step 3 is measured again in that signal subspace, density from the 10th neighbor
-   with the local dimension as exponent, on the data and on every null draw, and the clusters
-   must beat the nulls there too; otherwise: **continuum** (a curve in 32 to 256 dimensions,
-   a sheet in 64, a swiss roll). Blobs in many dimensions are not thin (they fill every
-   signal direction locally), so this step leaves them to step 3; separated clusters pass it
-   as they pass step 3.
+   ``s_k - mean_k >= MIN_EXCESS`` *and* no KMeans cluster smaller than
+   :func:`min_cluster_size` (``MIN_CLUSTER_FRACTION`` of the points, at least
+   ``MIN_CLUSTER_POINTS``: a k that splits off a few far outliers scores a huge silhouette
+   without any clustering), nothing distinguishes the data from structureless data of the
+   same shape: **continuum** (a single Gaussian, a uniform box, a heavy-tailed blob).
+2. **How many** (:func:`coc.verdict.count.choose_k`), among the ks with ``z_k >= Z_COUNT``
+   (3: detection, step 1, is stricter than estimation needs) and the same excess and size
+   rules. The raw silhouette is a biased count (it grows with any non-Gaussian shape and
+   favours small k in low dimension); two unbiased statistics name a k: the largest
+   *silhouette excess* ``s_k - mean_k`` and the largest *gap statistic* (Tibshirani, Walther
+   and Hastie 2001, principal-component box reference). The excess merges two close clusters
+   (Tibshirani's four clusters in 10-d); the gap keeps rising as KMeans cuts elongated or
+   anisotropic clusters (1:4:15 in 64-d) or overlapping blobs. So k is the gap's choice when
+   its excess is at least ``GAP_AGREEMENT`` of the best excess, else the best excess's k. The
+   gap's maximum, not its 1-SE rule: k = 1 is already out, and with few reference draws the
+   1-SE rule stops early on a slowly rising gap. ``results/count/count.md`` has how often
+   this is right beside the paper's Gap/pc. The labels come from the chosen k re-clustered
+   with ``REFINE_N_INIT`` restarts.
+3. **Density gap, re-run on the nulls** (:func:`coc.verdict.count.density_gap_test`). A curved
+   manifold (a swiss roll, a noisy circle) beats both references on silhouette, being far from
+   Gaussian and from a box, but has no empty space between the pieces KMeans cuts it into.
+   At the chosen k each cluster is paired with the cluster it touches most (kNN-graph edges;
+   else the cluster second-nearest to most of its points), the pair is projected on the line
+   between the centroids (t = 0 and 1) and the main direction off it (so a bend is no dip),
+   and the density near the boundary (``|t - 0.5| < 0.1``, from the 10th neighbor) is divided
+   by the geometric mean of the densities near the two centroids
+   (:func:`coc.verdict.stats.slab_ratio`: a density that only falls from one centroid to the
+   other, along a skewed blob's tail, is about that mean halfway): about 0 for separated
+   clusters, 1 for a continuum. KMeans carves a dip into anything it splits, so the ratio is
+   measured on every null draw at the same k too. Clustered: below every null ratio and
+   ``GAP_FRACTION`` of the stricter null's mean; or, when the gap statistic's 1-SE rule finds
+   structure as well, below all nulls but one and ``GAP_FRACTION_WITH_GAP`` of that mean
+   (overlapping clusters in 10-d leave a shallow dip that one null draw may match, while a
+   blob without clusters has a gap statistic of 1). Otherwise: **continuum**.
+4. **Thin manifolds, along the manifold** (:func:`coc.verdict.count.thin_manifold_test`). A
+   curve or sheet in many dimensions crosses the plane of step 3 fast in places and slowly in
+   others, which looks like a dip. When at least ``MIN_SIGNAL_DIMENSION`` principal components
+   stand above the noise (the Marchenko-Pastur edge of the median eigenvalue) and the points
+   fill locally at most ``THIN_DIMENSION`` of them and at least one fewer than there are
+   (median participation ratio of local PCA; Gaussian clusters fill all their signal
+   directions), or when the data have at most 3 dimensions, the density ratio is measured
+   again in that signal subspace, with the local dimension as exponent, on the data and every
+   null draw, and the clusters must beat the nulls there too; otherwise: **continuum** (a
+   curve in 32 to 256 dimensions, a sheet in 64, a swiss roll).
 
 The spectrum of the normalized Laplacian of the k-nearest-neighbor graph is reported as
 evidence but does not vote: the kNN graph of heavily overlapping blobs is connected, so its
 spectrum is smooth, and on a hundred points its eigengap often names a wrong k.
 
-Scale: everything runs on at most ``--max-samples`` points drawn at random (without
-replacement, seeded); the report says when it subsampled. KMeans and the silhouette run on the
-backend; the small host-side statistics (projections, the kNN graph on at most
-``MAX_GRAPH_SAMPLES`` points, eigenvalues) use NumPy/SciPy. Data wider than
-``MAX_COMPONENTS`` columns are analyzed on that many principal components of the subsample
-(:func:`coc.verdict.space.project`: distances change only by the discarded variance, whose
-share the report gives); float32 input is clustered in float32.
+Scale: everything runs on a seeded random subsample of at most ``--max-samples`` points (the
+report says so), on at most ``MAX_COMPONENTS`` principal components of wider data
+(:func:`coc.verdict.space.project`; the report gives the variance kept); KMeans and the
+silhouette run on the backend (float32 input in float32), the small host-side statistics
+(projections, the kNN graph on at most ``MAX_GRAPH_SAMPLES`` points) on NumPy/SciPy.
 
 Metric: ``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`): KMeans on them, the
 silhouette with ``1 - cos``, the kNN graph and the density gap with the chord between unit
@@ -92,9 +83,6 @@ Degenerate data: points that are all one (or all one direction, for cosine) are 
 with that reason, and no statistic runs; otherwise the candidate ks stop at the number of
 distinct points (KMeans cannot make more clusters) and below the number of points, and a
 ``notes`` entry says so when that is fewer than asked.
-
-Labels: the chosen clustering of the subsample, extended to every input row by its nearest
-centre in the metric used (:func:`coc.verdict.space.assign_all`); -1 for a continuum.
 """
 from __future__ import annotations
 
@@ -111,25 +99,11 @@ from coc.backends import Backend, get_backend
 from coc.backends.base import METRICS
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_n_samples, check_seed, check_X
-from coc.verdict.count import COUNT_REASONS, beats_nulls, choose_k, thin_manifold_test
+from coc.verdict.count import COUNT_REASONS, choose_k, density_gap_test, thin_manifold_test
 from coc.verdict.result import Analysis, KRow
-from coc.verdict.space import (
-    assign_all,
-    check_metric_input,
-    metric_space,
-    n_distinct_rows,
-    project,
-)
-from coc.verdict.stats import (
-    NULL_KINDS,
-    cluster_scan,
-    density_gap_ratio,
-    gap_statistic,
-    laplacian_spectrum,
-    n_distinct_labels,
-    null_references,
-    subsample,
-)
+from coc.verdict.space import assign_all, check_metric_input, metric_space, n_distinct_rows, project
+from coc.verdict.stats import (NULL_KINDS, cluster_scan, gap_statistic, laplacian_spectrum,
+                               n_distinct_labels, null_references, subsample)
 
 #: Defaults of the command line.
 DEFAULT_BACKEND = "sklearn"
@@ -231,7 +205,8 @@ def analyze(
     Returns
     -------
     Analysis
-        With ``labels_``, one label per row of ``X`` (-1 for a continuum), and ``notes``
+        With ``labels_``, one label per row of ``X`` (the chosen clustering of the subsample,
+        extended by the nearest centre in the metric; -1 for a continuum), and ``notes``
         saying where the data allowed less than asked (fewer ks).
 
     Raises
@@ -416,27 +391,20 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
          if n_distinct_labels(labels, chosen.k) >= 2 else 0.0)
     if s < chosen.silhouette:
         labels = data["labels"][j]
-    ratio, n_pairs = density_gap_ratio(Xs, labels)
-    null_ratio = {kind: [density_gap_ratio(Y, scans[kind, i]["labels"][j])[0]
-                         for i, Y in enumerate(nulls[kind])] for kind in NULL_KINDS}
-    separated, null_mean, null_min = beats_nulls(ratio, null_ratio, fraction=GAP_FRACTION)
-    test = "every null"
-    if not separated and gap["k"] > 1:
-        # The gap statistic finds structure as well: a dip below all nulls but one will do.
-        separated = beats_nulls(ratio, null_ratio, fraction=GAP_FRACTION_WITH_GAP, rank=1)[0]
-        test = "all nulls but one, with the gap statistic"
-    gap_info = {"k": chosen.k, "ratio": ratio, "n_pairs": n_pairs, "null": null_ratio,
-                "separated": separated, "count_rule": how, "test": test}
-    if not separated:
+    split_nulls = {kind: [(Y, scans[kind, i]["labels"][j]) for i, Y in enumerate(nulls[kind])]
+                   for kind in NULL_KINDS}
+    gap_info = density_gap_test(Xs, labels, split_nulls, gap_k=gap["k"], fraction=GAP_FRACTION,
+                                fraction_with_gap=GAP_FRACTION_WITH_GAP)
+    gap_info.update(k=chosen.k, count_rule=how)
+    ratio, null_ratio, null_mean = gap_info["ratio"], gap_info["null"], gap_info["null_mean"]
+    if not gap_info["separated"]:
         reason = (
             f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
             f"there is no empty space between neighboring clusters beyond what splitting "
             f"structureless data gives (ratio {ratio:.3f}, stricter null mean {null_mean:.3f}, "
-            f"min {null_min:.3f}): a continuous, non-Gaussian shape such as a curved manifold"
+            f"min {gap_info['null_min']:.3f}): a continuous, non-Gaussian shape such as a curved manifold"
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
-    split_nulls = {kind: [(Y, scans[kind, i]["labels"][j]) for i, Y in enumerate(nulls[kind])]
-                   for kind in NULL_KINDS}
     thin = thin_manifold_test(Xs, labels, split_nulls, seed=seed, min_signal=MIN_SIGNAL_DIMENSION,
                               max_local=THIN_DIMENSION, fraction=GAP_FRACTION)
     gap_info["manifold"] = thin
@@ -454,7 +422,7 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     reason = (
         f"k={chosen.k} {COUNT_REASONS[how]} (silhouette {chosen.silhouette:.4f}, excess "
         f"{chosen.excess:.4f}, z = {chosen.z:.1f}), and neighboring clusters are "
-        f"separated by low density (ratio {ratio:.3f}, below {test}: nulls >= {np.nanmin(all_null):.3f})"
+        f"separated by low density (ratio {ratio:.3f}, below {gap_info['test']}: nulls >= {np.nanmin(all_null):.3f})"
     )
     if weak:
         reason += "; the evidence is weaker than for well-separated clusters"
