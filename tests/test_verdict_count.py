@@ -135,6 +135,7 @@ def test_far_outliers_are_not_clusters():
     a = analyze(X, n_null=N_NULL, seed=0)
     assert a.verdict == "continuum", a.report()
     assert a.rows[0].smallest == 3 and not a.rows[0].significant  # k=2 splits off the outliers
+    assert "smallest cluster has 3 points" in a.reason and "(a cluster of 3)" in a.report()
     # A real cluster of a few dozen points still counts.
     Y = np.vstack([rng.standard_normal((1000, 16)), 60 + rng.standard_normal((40, 16))])
     b = analyze(Y, n_null=N_NULL, seed=0)

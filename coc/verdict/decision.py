@@ -371,11 +371,15 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     data = scans["data", 0]
     significant = [r for r in rows if r.significant]
     if not significant:
+        min_size = min_cluster_size(Xs.shape[0])
         best = max(rows, key=lambda r: r.z)
+        why = (f"its smallest cluster has {best.smallest} points, under {min_size}: outliers split off, "
+               f"not a cluster" if best.smallest < min_size else
+               f"z = {best.z:.1f} < {Z_SILHOUETTE:g} or excess < {MIN_EXCESS:g}")
         reason = (
             f"no k's silhouette stands out from data without clusters (best: k={best.k}, "
             f"{best.silhouette:.4f} against a null mean of {best.silhouette - best.excess:.4f}, "
-            f"z = {best.z:.1f} < {Z_SILHOUETTE:g} or excess < {MIN_EXCESS:g})"
+            f"z = {best.z:.1f}; {why})"
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=None)
 

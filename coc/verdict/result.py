@@ -129,6 +129,8 @@ class Analysis:
             for r in self.rows:
                 nulls = "  ".join(f"{r.null_mean[kind]:8.4f}+-{r.null_sd[kind]:.4f}" for kind in kinds)
                 mark = " *" if r.significant else ""
+                if r.smallest < c.get("min_cluster_size", 0):
+                    mark += f" (a cluster of {r.smallest})"
                 if self.n_clusters == r.k:
                     mark += "  <- chosen"
                 lines.append(f"{r.k:>4} {r.silhouette:8.4f}  {nulls} {r.z:7.1f}{mark}")
