@@ -134,9 +134,10 @@ def density_gap_ratio(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 1
     of the points off that line. Each point's density in that plane is estimated from the
     distance to its ``n_neighbors``-th neighbor; the ratio compares the mean density of the
     points near the boundary (``|t - 0.5| < 0.1``) with the geometric mean of those near the
-    two centroids (``|t| < 0.1`` or ``|t - 1| < 0.1``; see :func:`slab_ratio`). The second axis is there for curved shapes: a curve
-    crosses the boundary slab obliquely, so counting points along the line alone would show
-    a dip that is not there, while its density along the curve is unchanged.
+    two centroids (``|t| < 0.1`` or ``|t - 1| < 0.1``; see :func:`slab_ratio`). The second
+    axis is there for curved shapes: a curve crosses the boundary slab obliquely, so counting
+    points along the line alone would show a dip that is not there, while its density along
+    the curve is unchanged.
 
     Parameters
     ----------
