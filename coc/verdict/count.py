@@ -76,15 +76,17 @@ def beats_nulls(ratio: float, null_ratio: dict, *, fraction: float, rank: int = 
     return bool(ratio < bound and ratio < fraction * null_mean), null_mean, null_min
 
 
-def density_gap_test(X, labels, nulls: dict, *, gap_k: int, fraction: float,
+def density_gap_test(X, labels, nulls: dict, *, gap_agrees: bool, fraction: float,
                      fraction_with_gap: float) -> dict:
     """Step 3: is there more empty space between neighbouring clusters than splitting gives?
 
     The boundary/centroid density ratio (:func:`coc.verdict.stats.density_gap_ratio`) of the
     data at the chosen k, against the same ratio on every null draw split by KMeans at that k
     (:func:`beats_nulls`): below every null and ``fraction`` of the stricter null's mean; or,
-    when the gap statistic's 1-SE rule finds structure as well (``gap_k > 1``), below all
-    nulls but one and ``fraction_with_gap`` of that mean.
+    when the gap statistic's 1-SE rule names the same k (``gap_agrees``), below all nulls but
+    one and ``fraction_with_gap`` of that mean. Two estimators that agree on k are evidence of
+    discrete clusters; on a continuum (a curve, a swiss roll) the gap keeps rising and its
+    1-SE k runs away from the count.
 
     Parameters
     ----------
@@ -92,8 +94,8 @@ def density_gap_test(X, labels, nulls: dict, *, gap_k: int, fraction: float,
     labels : np.ndarray of shape (n_samples,)
     nulls : dict
         Null kind -> list of ``(Y, labels)``, each draw and its KMeans labels at that k.
-    gap_k : int
-        The gap statistic's 1-SE choice (1: no structure).
+    gap_agrees : bool
+        The gap statistic's 1-SE rule names the chosen k.
     fraction, fraction_with_gap : float
 
     Returns
@@ -106,9 +108,9 @@ def density_gap_test(X, labels, nulls: dict, *, gap_k: int, fraction: float,
     null_ratio = {kind: [density_gap_ratio(Y, lab)[0] for Y, lab in draws] for kind, draws in nulls.items()}
     separated, null_mean, null_min = beats_nulls(ratio, null_ratio, fraction=fraction)
     test = "every null"
-    if not separated and gap_k > 1:
+    if not separated and gap_agrees:
         separated = beats_nulls(ratio, null_ratio, fraction=fraction_with_gap, rank=1)[0]
-        test = "all nulls but one, with the gap statistic"
+        test = "all nulls but one, the gap statistic naming the same k"
     return {"ratio": ratio, "n_pairs": n_pairs, "null": null_ratio, "null_mean": null_mean,
             "null_min": null_min, "separated": separated, "test": test}
 

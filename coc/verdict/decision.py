@@ -49,10 +49,10 @@ The decision takes four steps, each against the stricter of the two references:
    other, along a skewed blob's tail, is about that mean halfway): about 0 for separated
    clusters, 1 for a continuum. KMeans carves a dip into anything it splits, so the ratio is
    measured on every null draw at the same k too. Clustered: below every null ratio and
-   ``GAP_FRACTION`` of the stricter null's mean; or, when the gap statistic's 1-SE rule finds
-   structure as well, below all nulls but one and ``GAP_FRACTION_WITH_GAP`` of that mean
-   (overlapping clusters in 10-d leave a shallow dip that one null draw may match, while a
-   blob without clusters has a gap statistic of 1). Otherwise: **continuum**.
+   ``GAP_FRACTION`` of the stricter null's mean; or, when the gap statistic's 1-SE rule names
+   the same k, below all nulls but one and ``GAP_FRACTION_WITH_GAP`` of that mean (overlapping
+   clusters in 10-d leave a shallow dip that one null draw may match; on a continuum the gap
+   keeps rising and its 1-SE k runs away from the count). Otherwise: **continuum**.
 4. **Thin manifolds, along the manifold** (:func:`coc.verdict.count.thin_manifold_test`). A
    curve or sheet in many dimensions crosses the plane of step 3 fast in places and slowly in
    others, which looks like a dip. When at least ``MIN_SIGNAL_DIMENSION`` principal components
@@ -132,8 +132,8 @@ Z_COUNT = 3.0
 #: MIN_CLUSTER_POINTS) is a few outliers, not a cluster: such a k is not significant.
 MIN_CLUSTER_FRACTION = 0.005
 MIN_CLUSTER_POINTS = 5
-#: The density gap's second test, when the gap statistic finds structure too: below the
-#: second-lowest null ratio and this fraction of the stricter null's mean.
+#: The density gap's second test, when the gap statistic's 1-SE rule names the same k: below
+#: the second-lowest null ratio and this fraction of the stricter null's mean.
 GAP_FRACTION_WITH_GAP = 0.85
 #: The count: the gap statistic's k is taken when its silhouette excess is at least this
 #: fraction of the largest excess (see :func:`coc.verdict.count.choose_k`).
@@ -397,8 +397,8 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
         labels = data["labels"][j]
     split_nulls = {kind: [(Y, scans[kind, i]["labels"][j]) for i, Y in enumerate(nulls[kind])]
                    for kind in NULL_KINDS}
-    gap_info = density_gap_test(Xs, labels, split_nulls, gap_k=gap["k"], fraction=GAP_FRACTION,
-                                fraction_with_gap=GAP_FRACTION_WITH_GAP)
+    gap_info = density_gap_test(Xs, labels, split_nulls, gap_agrees=gap["k"] == chosen.k,
+                                fraction=GAP_FRACTION, fraction_with_gap=GAP_FRACTION_WITH_GAP)
     gap_info.update(k=chosen.k, count_rule=how)
     ratio, null_ratio, null_mean = gap_info["ratio"], gap_info["null"], gap_info["null_mean"]
     if not gap_info["separated"]:
