@@ -101,11 +101,16 @@ def test_second_sweep_on_a_locked_folder_exits_2_naming_the_holder(run):
     assert coc("sweep", *TINY, "--out", run).returncode == 0  # free again
 
 
+def _start_long_sweep(out):
+    """A ``coc sweep`` of the LONG cells into ``out``, running in the background."""
+    return subprocess.Popen([sys.executable, "-m", "coc", "sweep", *LONG, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": REPO})
+
+
 def test_two_real_sweeps_at_once_never_duplicate_a_cell(tmp_path):
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "coc", "sweep", *LONG, "--out", str(out)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": REPO})
+    first = _start_long_sweep(out)
     lock = out / ".lock"
     for _ in range(600):
         if lock.exists() and lock.read_text().startswith("pid"):
@@ -125,9 +130,7 @@ def test_two_real_sweeps_at_once_never_duplicate_a_cell(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_sweep_frees_the_folder_and_resumes(tmp_path, sig):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "coc", "sweep", *LONG, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": REPO})
+    proc = _start_long_sweep(out)
     results = out / "results.jsonl"
     for _ in range(1200):
         if results.exists() and results.stat().st_size > 0:

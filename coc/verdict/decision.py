@@ -370,8 +370,8 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     seed, metric = settings.seed, settings.metric
     data = scans["data", 0]
     significant = [r for r in rows if r.significant]
+    min_size = min_cluster_size(Xs.shape[0])
     if not significant:
-        min_size = min_cluster_size(Xs.shape[0])
         best = max(rows, key=lambda r: r.z)
         why = (f"its smallest cluster has {best.smallest} points, under {min_size}: outliers split off, "
                f"not a cluster" if best.smallest < min_size else
@@ -383,7 +383,6 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=None)
 
-    min_size = min_cluster_size(Xs.shape[0])
     candidates = [r for r in rows if r.z >= Z_COUNT and r.excess >= MIN_EXCESS and r.smallest >= min_size]
     chosen, how = choose_k(candidates, gap, agreement=GAP_AGREEMENT)
     # The labels: the better of the scan's KMeans and one with more restarts.
