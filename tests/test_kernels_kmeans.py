@@ -10,7 +10,8 @@ from threadpoolctl import threadpool_limits
 import coc.kernels.kmeans as km
 from coc import data
 from coc.kernels._common import row_norms_sq
-from coc.kernels._kmeans_host import assign_host
+import coc.kernels._kmeans_host as host
+from coc.kernels._kmeans_host import assign_host, host_threads
 from coc.testing import count_syncs, strict_namespace
 from tests.conftest import skip_heavy_strict, to_host
 
@@ -189,3 +190,57 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_array_equal(moved[0], fresh[0])
     np.testing.assert_array_equal(moved[3], fresh[3])
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
+    monkeypatch.setattr(host, "CHUNK_BYTES", 1)  # chunks of one tile: 10 tiles, two blocks of 5
+    X = data.blobs(4, 750, 6, 0.2, xp=np, seed=3, dtype=dtype)[0]
+    x_sq = row_norms_sq(X, xp=np)
+    centers = X[[0, 1, 2, 3]].copy()
+    one = assign_host(X, x_sq, centers, rows=300, sums=True)
+    two = assign_host(X, x_sq, centers, rows=300, sums=True, threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[3], two[3])
+    np.testing.assert_allclose(one[2], two[2], rtol=1e-12)
+    # the update by moved points, split over the blocks, equals one thread's and a fresh sum
+    moved_centers = centers * 0.5
+    previous = (one[0], one[2], one[3])
+    two_moved = assign_host(X, x_sq, moved_centers, rows=300, sums=True, previous=previous, threads=2)
+    fresh = assign_host(X, x_sq, moved_centers, rows=300, sums=True)
+    assert (two_moved[0] != one[0]).any()
+    np.testing.assert_array_equal(two_moved[0], fresh[0])
+    np.testing.assert_array_equal(two_moved[3], fresh[3])
+    np.testing.assert_allclose(two_moved[2], fresh[2], rtol=1e-5, atol=1e-6)
+
+
+def test_host_threads_follow_the_blas_limit(monkeypatch):
+    X = np.zeros((1000, 8), dtype=np.float32)
+    with threadpool_limits(limits=2, user_api="blas"):
+        allowed = max(lib["num_threads"] for lib in host._controller().select(user_api="blas").info())
+        with host_threads(X) as threads:
+            assert threads == 1  # 32 kB: below PARALLEL_BYTES, one thread
+        monkeypatch.setattr(host, "PARALLEL_BYTES", 0)
+        with host_threads(X) as threads:
+            assert threads == allowed
+            inside = [lib["num_threads"] for lib in host._controller().select(user_api="blas").info()]
+            assert max(inside) == 1 or threads == 1  # the blocks' products run one thread each
+        after = max(lib["num_threads"] for lib in host._controller().select(user_api="blas").info())
+        assert after == allowed
+    with threadpool_limits(limits=1, user_api="blas"), host_threads(X) as threads:
+        assert threads == 1
+
+
+def test_kmeans_on_threads_gives_the_one_thread_result(monkeypatch):
+    X, _ = data.blobs(5, 800, 8, 0.3, xp=np, seed=4, dtype="float32")
+    one = km.kmeans(X, 5, xp=np, seed=0, max_iter=50)
+    monkeypatch.setattr(host, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(host, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(host, "HOST_TILE_BYTES", 256 * 8 * 4)  # 16 tiles of 256 rows
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = km.kmeans(X, 5, xp=np, seed=0, max_iter=50)
+    np.testing.assert_array_equal(one.labels, two.labels)
+    assert one.n_iter == two.n_iter
+    np.testing.assert_allclose(one.centers, two.centers, rtol=1e-5)
+    assert one.inertia == pytest.approx(two.inertia, rel=1e-6)

@@ -1,4 +1,4 @@
-"""The KMeans assignment step on NumPy, in cache-sized row tiles.
+"""The KMeans assignment step on NumPy, in cache-sized row tiles, on the BLAS's threads.
 
 :func:`coc.kernels.kmeans._assign` is the one code path of NumPy and CuPy; this is NumPy's
 faster twin of it, used by :mod:`coc.kernels.kmeans` when ``xp`` is NumPy. Per tile of rows:
@@ -17,21 +17,30 @@ move, so that costs far less than summing every point again, and float64 keeps t
 free of drift). Each NumPy call has a fixed cost of microseconds, so the work per tile is
 kept to a few calls.
 
-One thread: a pool of threads over the tiles was measured slower on 2 cores (the calls'
-Python overhead holds the GIL, and the product is bound by memory bandwidth, which the cores
-share).
+Threads: as many as the BLAS may use (:func:`host_threads`; ``threadpoolctl`` limits are
+honoured), each over its own contiguous block of rows, the BLAS held to one thread meanwhile.
+NumPy's products and ufuncs release the GIL, so the blocks run side by side; small inputs stay
+on one thread, where a pool's start-up costs more than it saves.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-#: Bytes per row tile of X: the tile, its (k, rows) distances and one-hot stay in a core's L2
-#: cache (512 KiB on the machine measured: 4096 rows of 32 float32 were the fastest tile,
-#: against 2048 and 8192) for k up to a few dozen.
-HOST_TILE_BYTES = 2**19
+#: Bytes per row tile of X (16,384 rows of 32 float32). Measured on a 2-core EPYC VM
+#: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3): against 512 KiB tiles, 2 MiB
+#: ran 0.8-0.9x scikit-learn per iteration at 1e6 x 32 on one thread where 512 KiB ran 0.7x,
+#: and on two threads fewer, longer calls let the blocks overlap (fewer hand-overs of the GIL).
+HOST_TILE_BYTES = 2**21
 #: Bytes of X whose moved points are gathered at once for the sums: a few tiles, still in the
 #: last-level cache, so the gather does not go to memory and the calls stay few.
 CHUNK_BYTES = 2**22
+#: X smaller than this (bytes) is assigned on one thread.
+PARALLEL_BYTES = 2**23
 
 
 def tile_rows_host(dim: int, k: int, itemsize: int, *, budget_rows: int) -> int:
@@ -39,7 +48,38 @@ def tile_rows_host(dim: int, k: int, itemsize: int, *, budget_rows: int) -> int:
     return int(max(256, min(budget_rows, HOST_TILE_BYTES // (max(dim, k) * itemsize))))
 
 
-def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None):
+@functools.cache
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@functools.cache
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    # keyed by the process too: a forked child inherits the pool but none of its threads
+    return ThreadPoolExecutor(threads, thread_name_prefix="coc-kmeans")
+
+
+@contextlib.contextmanager
+def host_threads(X):
+    """Threads for :func:`assign_host` on ``X``: the BLAS's own count, or 1 for a small ``X``.
+
+    While the context is open and the count is above 1, the BLAS is held to one thread, so
+    that the blocks' products do not each start a team of their own.
+    """
+    threads = 1
+    if X.nbytes >= PARALLEL_BYTES:
+        blas = _controller().select(user_api="blas")
+        threads = max([lib["num_threads"] for lib in blas.info()] or [1])
+    if threads <= 1:
+        yield 1
+        return
+    with _controller().limit(limits=1, user_api="blas"):
+        yield threads
+
+
+def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1):
     """Nearest center of each point, its squared distance and (optionally) the cluster sums.
 
     Parameters
@@ -56,6 +96,8 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None):
     previous : tuple or None
         The labels, sums and counts of the last call: the sums are then updated by the
         points that changed cluster.
+    threads : int
+        Blocks of rows run side by side (:func:`host_threads`).
 
     Returns
     -------
@@ -66,54 +108,83 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None):
     """
     n = X.shape[0]
     k = centers.shape[0]
+    out = np.empty(n, dtype=np.int64), np.empty(n, dtype=X.dtype)  # labels, min_sq
+    mode = None if not sums else "fresh" if previous is None else "moved"
+    block = _assign_block(X, x_sq, centers, out, previous[0] if mode == "moved" else None,
+                          rows=rows, mode=mode)
+    # blocks of whole chunks, one a thread (a few more rows for the first blocks)
+    chunk = _chunk_rows(X, rows)
+    per = chunk * -(-n // (chunk * threads))
+    edges = [(start, min(start + per, n)) for start in range(0, n, per)]
+    parts = list(_pool(threads, os.getpid()).map(block, edges)) if len(edges) > 1 else [block(edges[0])]
+    labels, min_sq = out
+    if mode is None:
+        return labels, min_sq, None, None
+    totals = sum(part[0] for part in parts)
+    if mode == "fresh":
+        return labels, min_sq, totals, np.bincount(labels, minlength=k)
+    return labels, min_sq, previous[1] + totals, previous[2] + sum(part[1] for part in parts)
+
+
+def _chunk_rows(X, rows):
+    """Rows of X per chunk of :data:`CHUNK_BYTES`, a whole number of tiles."""
+    return rows * max(1, CHUNK_BYTES // (rows * X.shape[1] * X.dtype.itemsize))
+
+
+def _assign_block(X, x_sq, centers, out, old_labels, *, rows, mode):
+    """The work of one thread, as a function of its (start, stop) rows.
+
+    It writes labels and minima into ``out`` and returns the block's share of the sums: the
+    float64 totals (of its points, or the change by its moved points) and the change of the
+    counts (``mode`` "moved" only).
+    """
+    k, dim = centers.shape
     dt = X.dtype
     minus_2ct = np.ascontiguousarray(-2 * centers.T)
     c_sq = np.einsum("ij,ij->i", centers, centers)[:, None]
-    labels = np.empty(n, dtype=np.int64)
-    min_sq = np.empty(n, dtype=dt)
-    fresh_sums = sums and previous is None
-    totals = counts = None
-    if fresh_sums:
-        totals = np.zeros(centers.shape)
-    elif sums:
-        old_labels, totals, counts = previous[0], previous[1].copy(), previous[2].copy()
-    products = np.empty((rows, k), dtype=dt)
-    G_buf = np.empty((k, rows), dtype=dt)
-    equal_buf = np.empty((k, rows), dtype=bool)
-    onehot_buf = np.empty((k, rows), dtype=dt)
     index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
-    chunk = rows * max(1, CHUNK_BYTES // (rows * X.shape[1] * dt.itemsize))
-    for chunk_start in range(0, n, chunk):
-        chunk_stop = min(chunk_start + chunk, n)
-        for start in range(chunk_start, chunk_stop, rows):
-            stop = min(start + rows, n)
-            m = stop - start
-            Xt = X[start:stop]
-            G = G_buf[:, :m]
-            np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq, out=G)
-            best, lab = min_sq[start:stop], labels[start:stop]
-            np.min(G, axis=0, out=best)
-            # compare into booleans, then cast: a ufunc writing another dtype goes through buffers
-            onehot = onehot_buf[:, :m]
-            np.copyto(onehot, np.equal(G, best, out=equal_buf[:, :m]))
-            lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
-            lab[...] = lab_and_hits[0]
-            if lab_and_hits[1].sum() > m:  # every row hits its minimum once, but for ties
-                lab[...] = np.argmin(G, axis=0)  # argmin's choice, and its one-hot
-                np.copyto(onehot, index_and_ones[0][:, None] == lab)
-            if fresh_sums:
-                totals += onehot @ Xt
-        if sums and not fresh_sums:
-            _update_sums(X, labels, old_labels, totals, counts, chunk_start, chunk_stop)
-    min_sq += x_sq  # |x|^2 is the same for every center of a row: added to the minimum only
-    np.maximum(min_sq, 0, out=min_sq)
-    if fresh_sums:
-        counts = np.bincount(labels, minlength=k)
-    return labels, min_sq, totals, counts
+    chunk = _chunk_rows(X, rows)
+    labels, min_sq = out
+
+    def run(edges):
+        block_start, block_stop = edges
+        products = np.empty((rows, k), dtype=dt)
+        G_buf = np.empty((k, rows), dtype=dt)
+        equal_buf = np.empty((k, rows), dtype=bool)
+        onehot_buf = np.empty((k, rows), dtype=dt)
+        totals = np.zeros((k, dim)) if mode else None
+        counts = np.zeros(k, dtype=np.int64) if mode == "moved" else None
+        for chunk_start in range(block_start, block_stop, chunk):
+            chunk_stop = min(chunk_start + chunk, block_stop)
+            for start in range(chunk_start, chunk_stop, rows):
+                stop = min(start + rows, chunk_stop)
+                m = stop - start
+                Xt = X[start:stop]
+                G = G_buf[:, :m]
+                np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq, out=G)
+                best, lab = min_sq[start:stop], labels[start:stop]
+                np.min(G, axis=0, out=best)
+                # compare into booleans, then cast: a ufunc writing another dtype goes through buffers
+                onehot = onehot_buf[:, :m]
+                np.copyto(onehot, np.equal(G, best, out=equal_buf[:, :m]))
+                lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
+                lab[...] = lab_and_hits[0]
+                if lab_and_hits[1].sum() > m:  # every row hits its minimum once, but for ties
+                    lab[...] = np.argmin(G, axis=0)  # argmin's choice, and its one-hot
+                    np.copyto(onehot, index_and_ones[0][:, None] == lab)
+                if mode == "fresh":
+                    totals += onehot @ Xt
+                best += x_sq[start:stop]  # |x|^2, the same for every center: added to the minimum only
+                np.maximum(best, 0, out=best)
+            if mode == "moved":
+                _moved_sums(X, labels, old_labels, totals, counts, chunk_start, chunk_stop)
+        return totals, counts
+
+    return run
 
 
-def _update_sums(X, labels, old_labels, totals, counts, start, stop):
-    """Update ``totals`` and ``counts`` in place by the points of rows start..stop that moved."""
+def _moved_sums(X, labels, old_labels, totals, counts, start, stop):
+    """Add to ``totals`` and ``counts`` the change by the points of rows start..stop that moved."""
     moved = start + np.flatnonzero(labels[start:stop] != old_labels[start:stop])
     if not moved.size:
         return

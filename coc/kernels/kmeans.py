@@ -9,6 +9,7 @@ larger than the tile budget is ever needed.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from coc._xp import is_numpy, rng
 from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
-from coc.kernels._kmeans_host import assign_host, tile_rows_host
+from coc.kernels._kmeans_host import assign_host, host_threads, tile_rows_host
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,11 @@ def kmeans(X, n_clusters, *, xp, seed=0, n_init=1, max_iter=300, tol=1e-4) -> KM
         host_rows = tile_rows_host(X.shape[1], n_clusters, X.dtype.itemsize, budget_rows=tile)
     for _ in range(n_init):
         centers = _kmeans_plusplus(X, x_sq, n_clusters, g, xp=xp)
-        labels, inertia, n_iter, centers = _lloyd(
-            X, x_sq, centers, xp=xp, max_iter=max_iter, tol=abs_tol, tile=tile, host_rows=host_rows,
-        )
+        with host_threads(X) if host_rows else contextlib.nullcontext(1) as threads:
+            labels, inertia, n_iter, centers = _lloyd(
+                X, x_sq, centers, xp=xp, max_iter=max_iter, tol=abs_tol, tile=tile,
+                host_rows=host_rows, threads=threads,
+            )
         if best is None or inertia < best.inertia:
             best = KMeansResult(labels, inertia, n_iter, centers + mean)
     return best
@@ -113,11 +116,11 @@ def _kmeans_plusplus(X, x_sq, n_clusters, g, *, xp):
     return X[ids]
 
 
-def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None):
+def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads=1):
     """Lloyd iterations from ``centers``; ``tol`` is absolute (None: exactly max_iter steps).
 
     With ``host_rows`` (NumPy), the assignment is :func:`coc.kernels._kmeans_host.assign_host`
-    with tiles of that many rows.
+    with tiles of that many rows, on ``threads`` threads.
 
     Returns labels, inertia (float), the number of iterations and the final centers.
     Host reads: none per iteration with ``tol=None``, one per iteration otherwise (both
@@ -134,7 +137,7 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None):
     for n_iter in range(1, max_iter + 1):
         if host:
             labels, min_sq, sums, counts = assign_host(X, x_sq, centers, rows=host_rows, sums=True,
-                                                       previous=previous)
+                                                       previous=previous, threads=threads)
             previous = (labels, sums, counts)
             if not counts.all():
                 sums, counts = _relocate_empty(X, labels, min_sq, sums, counts, xp=xp)
@@ -154,7 +157,7 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None):
                 break
             labels_old = labels
     if host:
-        labels, min_sq, _, _ = assign_host(X, x_sq, centers, rows=host_rows)
+        labels, min_sq, _, _ = assign_host(X, x_sq, centers, rows=host_rows, threads=threads)
     else:
         labels, min_sq, _, _ = _assign(X, x_sq, centers, xp=xp, tile=tile)
     return labels, float(min_sq.sum(dtype=xp.float64)), n_iter, centers
