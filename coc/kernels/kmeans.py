@@ -77,7 +77,7 @@ def kmeans(X, n_clusters, *, xp, seed=0, n_init=1, max_iter=300, tol=1e-4) -> KM
     tile = tile_rows(n_clusters, X.dtype.itemsize, xp=xp)
     g = rng(xp, seed)
     best = None
-    # On NumPy the assignment has its own path (coc.kernels._kmeans_host): cache-sized tiles.
+    # On NumPy the assignment has its own path (coc.kernels._kmeans_host): tiles, threads.
     host_rows = None
     if is_numpy(xp):
         host_rows = tile_rows_host(X.shape[1], n_clusters, X.dtype.itemsize, budget_rows=tile)
