@@ -177,16 +177,21 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     X = data.uniform(3000, 6, xp=np, seed=11, dtype=dtype)
     centers = X[[5, 9, 9, 40]].copy()  # two equal centers: every point near them is a tie
     x_sq = row_norms_sq(X, xp=np)
-    labels, min_sq, sums, counts = assign_host(X, x_sq, centers, rows=300, sums=True)
+    labels, min_sq, sums, counts, n_moved = assign_host(X, x_sq, centers, rows=300, sums=True)
+    assert n_moved == len(X)
     d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, d2.argmin(axis=1))  # ties go to the lower index
     assert not (labels == 2).any()
     np.testing.assert_allclose(min_sq, d2.min(axis=1), rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(counts, np.bincount(labels, minlength=4))
     np.testing.assert_allclose(sums, [X[labels == j].sum(axis=0) for j in range(4)], rtol=1e-5)
-    # the update from previous labels gives the sums computed afresh
+    # the update from previous labels (in place) gives the labels and sums computed afresh
+    old_labels = labels.copy()
     moved = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True, previous=(labels, sums, counts))
     fresh = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True)
+    assert moved[0] is labels
+    assert moved[4] == np.count_nonzero(fresh[0] != old_labels) > 0
+    np.testing.assert_allclose(moved[1], fresh[1])
     np.testing.assert_array_equal(moved[0], fresh[0])
     np.testing.assert_array_equal(moved[3], fresh[3])
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)
@@ -206,10 +211,10 @@ def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
     np.testing.assert_allclose(one[2], two[2], rtol=1e-12)
     # the update by moved points, split over the blocks, equals one thread's and a fresh sum
     moved_centers = centers * 0.5
-    previous = (one[0], one[2], one[3])
+    previous = (one[0].copy(), one[2], one[3])
     two_moved = assign_host(X, x_sq, moved_centers, rows=300, sums=True, previous=previous, threads=2)
     fresh = assign_host(X, x_sq, moved_centers, rows=300, sums=True)
-    assert (two_moved[0] != one[0]).any()
+    assert two_moved[4] == np.count_nonzero(two_moved[0] != one[0]) > 0
     np.testing.assert_array_equal(two_moved[0], fresh[0])
     np.testing.assert_array_equal(two_moved[3], fresh[3])
     np.testing.assert_allclose(two_moved[2], fresh[2], rtol=1e-5, atol=1e-6)

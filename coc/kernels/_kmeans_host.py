@@ -40,6 +40,9 @@ HOST_TILE_BYTES = 2**21
 #: Bytes of X whose moved points are gathered at once for the sums: a tile or two, still in
 #: the last-level cache, so the gather does not go to memory and the calls stay few.
 CHUNK_BYTES = 2**22
+#: A tile where more than one row in this many moved takes every row's label by the one-hot
+#: (a few fast passes) rather than ``argmin`` on the moved rows (tens of nanoseconds a row).
+MANY_MOVED = 8
 #: X smaller than this (bytes) is assigned on one thread.
 PARALLEL_BYTES = 2**23
 
@@ -95,8 +98,10 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1)
     sums : bool
         Also return the cluster sums (float64) and counts (int64).
     previous : tuple or None
-        The labels, sums and counts of the last call: the sums are then updated by the
-        points that changed cluster.
+        The labels, sums and counts of the last call. Its labels are then updated in place
+        and returned: a point keeps its label unless another center is strictly nearer (on an
+        exact tie it keeps it, where a fresh call takes the lowest index), and the sums are
+        updated by the points that changed cluster.
     threads : int
         Blocks of rows run side by side (:func:`host_threads`).
 
@@ -106,25 +111,31 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1)
     min_sq : np.ndarray of X's dtype
     totals : np.ndarray of shape (k, dim), float64, or None
     counts : np.ndarray of shape (k,), int64, or None
+    n_moved : int
+        The points whose label changed (all of them without ``previous``).
     """
     n = X.shape[0]
     k = centers.shape[0]
-    out = np.empty(n, dtype=np.int64), np.empty(n, dtype=X.dtype)  # labels, min_sq
-    mode = None if not sums else "fresh" if previous is None else "moved"
-    block = _assign_block(X, x_sq, centers, out, previous[0] if mode == "moved" else None,
-                          rows=rows, mode=mode)
+    if previous is None:
+        labels = np.empty(n, dtype=np.int64)
+    else:
+        labels = previous[0]
+    min_sq = np.empty(n, dtype=X.dtype)
+    block = _assign_block(X, x_sq, centers, labels, min_sq, rows=rows, sums=sums,
+                          fresh=previous is None)
     # blocks of whole chunks, one a thread (a few more rows for the first blocks)
     chunk = _chunk_rows(X, rows)
     per = chunk * -(-n // (chunk * threads))
     edges = [(start, min(start + per, n)) for start in range(0, n, per)]
     parts = list(_pool(threads, os.getpid()).map(block, edges)) if len(edges) > 1 else [block(edges[0])]
-    labels, min_sq = out
-    if mode is None:
-        return labels, min_sq, None, None
+    n_moved = n if previous is None else sum(part[2] for part in parts)
+    if not sums:
+        return labels, min_sq, None, None, n_moved
     totals = sum(part[0] for part in parts)
-    if mode == "fresh":
-        return labels, min_sq, totals, np.bincount(labels, minlength=k)
-    return labels, min_sq, previous[1] + totals, previous[2] + sum(part[1] for part in parts)
+    if previous is None:
+        return labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved
+    counts = previous[2] + sum(part[1] for part in parts)
+    return labels, min_sq, previous[1] + totals, counts, n_moved
 
 
 def _chunk_rows(X, rows):
@@ -132,12 +143,12 @@ def _chunk_rows(X, rows):
     return rows * max(1, CHUNK_BYTES // (rows * X.shape[1] * X.dtype.itemsize))
 
 
-def _assign_block(X, x_sq, centers, out, old_labels, *, rows, mode):
+def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
     """The work of one thread, as a function of its (start, stop) rows.
 
-    It writes labels and minima into ``out`` and returns the block's share of the sums: the
-    float64 totals (of its points, or the change by its moved points) and the change of the
-    counts (``mode`` "moved" only).
+    It writes ``labels`` (afresh, or in place where a point moved) and ``min_sq``, and returns
+    the block's share of the sums: the float64 totals of its points (``fresh``) or their change
+    by its moved points, the change of the counts (None when ``fresh``), and how many moved.
     """
     k, dim = centers.shape
     dt = X.dtype
@@ -145,7 +156,6 @@ def _assign_block(X, x_sq, centers, out, old_labels, *, rows, mode):
     c_sq = np.einsum("ij,ij->i", centers, centers)[:, None]
     index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
     chunk = _chunk_rows(X, rows)
-    labels, min_sq = out
 
     def run(edges):
         block_start, block_stop = edges
@@ -153,48 +163,95 @@ def _assign_block(X, x_sq, centers, out, old_labels, *, rows, mode):
         G_buf = np.empty((k, rows), dtype=dt)
         equal_buf = np.empty((k, rows), dtype=bool)
         onehot_buf = np.empty((k, rows), dtype=dt)
-        totals = np.zeros((k, dim)) if mode else None
-        counts = np.zeros(k, dtype=np.int64) if mode == "moved" else None
-        for chunk_start in range(block_start, block_stop, chunk):
-            chunk_stop = min(chunk_start + chunk, block_stop)
-            for start in range(chunk_start, chunk_stop, rows):
-                stop = min(start + rows, chunk_stop)
-                m = stop - start
-                Xt = X[start:stop]
-                G = G_buf[:, :m]
-                np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq, out=G)
-                best, lab = min_sq[start:stop], labels[start:stop]
-                np.min(G, axis=0, out=best)
-                # compare into booleans, then cast: a ufunc writing another dtype goes through buffers
+        if not fresh:
+            G_flat, flat, at_old = G_buf.reshape(-1), np.empty(rows, np.int64), np.empty(rows, dt)
+            nearer, full = np.empty(rows, dtype=bool), np.empty(rows, dtype=np.int64)
+            column = np.arange(rows)
+        totals = np.zeros((k, dim)) if sums else None
+        counts = np.zeros(k, dtype=np.int64) if sums and not fresh else None
+        moves = _Moves(totals, counts, limit=chunk)
+        for start in range(block_start, block_stop, rows):
+            stop = min(start + rows, block_stop)
+            m = stop - start
+            Xt = X[start:stop]
+            G = G_buf[:, :m]
+            np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq, out=G)
+            best, lab = min_sq[start:stop], labels[start:stop]
+            np.min(G, axis=0, out=best)
+            if fresh:
                 onehot = onehot_buf[:, :m]
-                np.copyto(onehot, np.equal(G, best, out=equal_buf[:, :m]))
-                lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
-                lab[...] = lab_and_hits[0]
-                if lab_and_hits[1].sum() > m:  # every row hits its minimum once, but for ties
-                    lab[...] = np.argmin(G, axis=0)  # argmin's choice, and its one-hot
-                    np.copyto(onehot, index_and_ones[0][:, None] == lab)
-                if mode == "fresh":
+                _labels_from_minimum(G, best, lab, onehot, equal_buf[:, :m], index_and_ones)
+                if sums:
                     totals += onehot @ Xt
-                best += x_sq[start:stop]  # |x|^2, the same for every center: added to the minimum only
-                np.maximum(best, 0, out=best)
-            if mode == "moved":
-                _moved_sums(X, labels, old_labels, totals, counts, chunk_start, chunk_stop)
-        return totals, counts
+            else:
+                # the distance to the point's center against the minimum: only the rows where
+                # another center is strictly nearer need an argmin (after the first iterations,
+                # a percent or two of them)
+                np.multiply(lab, rows, out=flat[:m])
+                flat[:m] += column[:m]
+                np.take(G_flat, flat[:m], out=at_old[:m])
+                rows_moved = np.flatnonzero(np.greater(at_old[:m], best, out=nearer[:m]))
+                if rows_moved.size:
+                    if rows_moved.size * MANY_MOVED > m:  # early on: all labels, then the moved
+                        _labels_from_minimum(G, best, full[:m], onehot_buf[:, :m], equal_buf[:, :m],
+                                             index_and_ones)
+                        to = full[rows_moved]
+                    else:  # argmin along the short axis: slow a row, but on few rows
+                        to = np.argmin(G[:, rows_moved], axis=0)
+                    moves.add(to, lab[rows_moved], Xt[rows_moved])
+                    lab[rows_moved] = to
+            best += x_sq[start:stop]  # |x|^2, the same for every center: added to the minimum only
+            np.maximum(best, 0, out=best)
+        moves.flush()
+        return totals, counts, moves.n
 
     return run
 
 
-def _moved_sums(X, labels, old_labels, totals, counts, start, stop):
-    """Add to ``totals`` and ``counts`` the change by the points of rows start..stop that moved."""
-    moved = start + np.flatnonzero(labels[start:stop] != old_labels[start:stop])
-    if not moved.size:
-        return
-    k = totals.shape[0]
-    to, came = labels[moved], old_labels[moved]
-    delta = np.zeros((k, moved.size), dtype=X.dtype)  # +1 where a point came, -1 where it left
-    cols = np.arange(moved.size)
-    delta[to, cols] = 1
-    delta[came, cols] -= 1
-    totals += delta @ X[moved]
-    counts += np.bincount(to, minlength=k)
-    counts -= np.bincount(came, minlength=k)
+def _labels_from_minimum(G, best, lab, onehot, equal, index_and_ones):
+    """Each column's label (the row of G equal to ``best``), and the one-hot of the labels."""
+    # compare into booleans, then cast: a ufunc writing another dtype goes through buffers
+    np.copyto(onehot, np.equal(G, best, out=equal))
+    lab_and_hits = index_and_ones @ onehot  # each row's label, and how many centers tie
+    lab[...] = lab_and_hits[0]
+    if lab_and_hits[1].sum() > lab.shape[0]:  # every row hits its minimum once, but for ties
+        lab[...] = np.argmin(G, axis=0)  # argmin's choice, and its one-hot
+        np.copyto(onehot, index_and_ones[0][:, None] == lab)
+
+
+class _Moves:
+    """The points of one block that changed cluster, added to the sums a batch at a time.
+
+    Each tile hands over its moved rows while they are still in the cache (gathered later,
+    from memory, they would cost a cache miss each); a batch is added to ``totals`` and
+    ``counts`` by one product once it holds ``limit`` rows, and at the end. Without
+    ``totals``, the moves are only counted.
+    """
+
+    def __init__(self, totals, counts, *, limit):
+        self.totals, self.counts, self.limit = totals, counts, limit
+        self.batch, self.held, self.n = [], 0, 0
+
+    def add(self, to, came, points):
+        """Points that moved from clusters ``came`` to ``to``."""
+        self.n += to.size
+        if self.totals is None:
+            return
+        self.batch.append((to, came, points))
+        self.held += to.size
+        if self.held >= self.limit:
+            self.flush()
+
+    def flush(self):
+        if not self.batch:
+            return
+        to, came, points = (np.concatenate(parts) for parts in zip(*self.batch))
+        self.batch, self.held = [], 0
+        k = self.totals.shape[0]
+        delta = np.zeros((k, to.size), dtype=points.dtype)  # +1 where a point came, -1 where it left
+        cols = np.arange(to.size)
+        delta[to, cols] = 1
+        delta[came, cols] -= 1
+        self.totals += delta @ points
+        self.counts += np.bincount(to, minlength=k)
+        self.counts -= np.bincount(came, minlength=k)

@@ -131,14 +131,15 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
     # and the cluster sums follow the points that changed cluster; on a device the relocation
     # always runs (a no-op without empties) to avoid a sync, and the sums are one product.
     host = host_rows is not None
-    labels_old = xp.full(X.shape[0], -1, dtype=xp.int64)  # differs from every labeling
+    labels_old = None if host else xp.full(X.shape[0], -1, dtype=xp.int64)  # differs from all
     previous = None  # host: the last labels and their float64 cluster sums, updated by moves
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if host:
-            labels, min_sq, sums, counts = assign_host(X, x_sq, centers, rows=host_rows, sums=True,
-                                                       previous=previous, threads=threads)
-            previous = (labels, sums, counts)
+            labels, min_sq, sums, counts, n_moved = assign_host(
+                X, x_sq, centers, rows=host_rows, sums=True, previous=previous, threads=threads,
+            )
+            previous = (labels, sums, counts)  # its labels are updated in place next time
             if not counts.all():
                 sums, counts = _relocate_empty(X, labels, min_sq, sums, counts, xp=xp)
                 previous = None  # the moved points' labels are stale: sum afresh next time
@@ -150,14 +151,18 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
         shift = ((new - centers) ** 2).sum(dtype=xp.float64)
         centers = new
         if check:
-            changed = xp.count_nonzero(labels != labels_old).astype(xp.float64)
-            # One read-back per iteration for both stopping rules.
-            changed, shift = xp.stack([changed, shift]).tolist()
+            if host:
+                changed, shift = n_moved, float(shift)
+            else:
+                changed = xp.count_nonzero(labels != labels_old).astype(xp.float64)
+                # One read-back per iteration for both stopping rules.
+                changed, shift = xp.stack([changed, shift]).tolist()
+                labels_old = labels
             if changed == 0 or shift <= tol:
                 break
-            labels_old = labels
     if host:
-        labels, min_sq, _, _ = assign_host(X, x_sq, centers, rows=host_rows, threads=threads)
+        labels, min_sq, _, _, _ = assign_host(X, x_sq, centers, rows=host_rows, previous=previous,
+                                              threads=threads)
     else:
         labels, min_sq, _, _ = _assign(X, x_sq, centers, xp=xp, tile=tile)
     return labels, float(min_sq.sum(dtype=xp.float64)), n_iter, centers
