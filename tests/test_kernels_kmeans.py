@@ -114,6 +114,24 @@ def test_empty_cluster_takes_the_farthest_point(xp):
     assert np.bincount(to_host(labels), minlength=3).min() > 0
 
 
+@pytest.mark.parametrize("max_iter", [1, 3])
+def test_empty_cluster_on_the_host_path_takes_the_farthest_point(max_iter):
+    # the farthest point by distance, (-3, 0), is not the largest |c|^2 - 2 x.c (|x|^2 left out)
+    X = np.array([[0, 0], [0.1, 0], [-3, 0], [10, 0], [10.5, 0], [9.8, 0]] * 3, dtype=np.float64)
+    centers = np.array([[0.0, 0], [10, 0], [1e3, 1e3]])  # the third center attracts nobody
+    x_sq = row_norms_sq(X, xp=np)
+    labels, inertia, n_iter, new = km._lloyd(X, x_sq, centers, xp=np, max_iter=max_iter, tol=None,
+                                             tile=16, host_rows=8)
+    assert n_iter == max_iter
+    if max_iter == 1:
+        np.testing.assert_array_equal(new[2], [-3, 0])
+    counts = np.bincount(labels, minlength=3)
+    assert counts.min() > 0
+    d2 = ((X[:, None, :] - new[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, d2.argmin(axis=1))
+    assert inertia == pytest.approx(d2.min(axis=1).sum(), rel=1e-9)
+
+
 def test_duplicate_points_more_clusters_than_distinct(xp):
     P = np.random.default_rng(8).random((4, 5))
     X = np.repeat(P, 25, axis=0)

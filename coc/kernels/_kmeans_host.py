@@ -83,7 +83,7 @@ def host_threads(X):
         yield threads
 
 
-def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1):
+def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=True, threads=1):
     """Nearest center of each point, its squared distance and (optionally) the cluster sums.
 
     Parameters
@@ -97,6 +97,9 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1)
         Rows per tile (:func:`tile_rows_host`).
     sums : bool
         Also return the cluster sums (float64) and counts (int64).
+    squared : bool
+        Return the squared distances; without, the minima of ``|c|^2 - 2 x.c`` (``|x|^2``
+        left out, a pass saved where only the labels and sums are wanted).
     previous : tuple or None
         The labels, sums and counts of the last call. Its labels are then updated in place
         and returned: a point keeps its label unless another center is strictly nearer (on an
@@ -121,8 +124,8 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, threads=1)
     else:
         labels = previous[0]
     min_sq = np.empty(n, dtype=X.dtype)
-    block = _assign_block(X, x_sq, centers, labels, min_sq, rows=rows, sums=sums,
-                          fresh=previous is None)
+    block = _assign_block(X, x_sq if squared else None, centers, labels, min_sq, rows=rows,
+                          sums=sums, fresh=previous is None)
     # blocks of whole chunks, one a thread (a few more rows for the first blocks)
     chunk = _chunk_rows(X, rows)
     per = chunk * -(-n // (chunk * threads))
@@ -146,7 +149,8 @@ def _chunk_rows(X, rows):
 def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
     """The work of one thread, as a function of its (start, stop) rows.
 
-    It writes ``labels`` (afresh, or in place where a point moved) and ``min_sq``, and returns
+    It writes ``labels`` (afresh, or in place where a point moved) and ``min_sq`` (squared
+    distances, or without ``x_sq`` the minima of ``|c|^2 - 2 x.c``), and returns
     the block's share of the sums: the float64 totals of its points (``fresh``) or their change
     by its moved points, the change of the counts (None when ``fresh``), and how many moved.
     """
@@ -200,8 +204,9 @@ def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
                         to = np.argmin(G[:, rows_moved], axis=0)
                     moves.add(to, lab[rows_moved], Xt[rows_moved])
                     lab[rows_moved] = to
-            best += x_sq[start:stop]  # |x|^2, the same for every center: added to the minimum only
-            np.maximum(best, 0, out=best)
+            if x_sq is not None:  # |x|^2, the same for every center: added to the minimum only
+                best += x_sq[start:stop]
+                np.maximum(best, 0, out=best)
         moves.flush()
         return totals, counts, moves.n
 

@@ -136,11 +136,13 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if host:
-            labels, min_sq, sums, counts, n_moved = assign_host(
-                X, x_sq, centers, rows=host_rows, sums=True, previous=previous, threads=threads,
+            labels, min_g, sums, counts, n_moved = assign_host(
+                X, x_sq, centers, rows=host_rows, sums=True, previous=previous, squared=False,
+                threads=threads,
             )
             previous = (labels, sums, counts)  # its labels are updated in place next time
             if not counts.all():
+                min_sq = np.maximum(min_g + x_sq, 0)  # |x|^2 left out by the assignment
                 sums, counts = _relocate_empty(X, labels, min_sq, sums, counts, xp=xp)
                 previous = None  # the moved points' labels are stale: sum afresh next time
         else:
