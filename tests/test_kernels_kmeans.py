@@ -217,7 +217,7 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
-    monkeypatch.setattr(host, "CHUNK_BYTES", 1)  # chunks of one tile: 10 tiles, two blocks of 5
+    monkeypatch.setattr(host._Moves, "LIMIT", 50)  # the moved points summed in several batches
     X = data.blobs(4, 750, 6, 0.2, xp=np, seed=3, dtype=dtype)[0]
     x_sq = row_norms_sq(X, xp=np)
     centers = X[[0, 1, 2, 3]].copy()
@@ -259,7 +259,6 @@ def test_kmeans_on_threads_gives_the_one_thread_result(monkeypatch):
     X, _ = data.blobs(5, 800, 8, 0.3, xp=np, seed=4, dtype="float32")
     one = km.kmeans(X, 5, xp=np, seed=0, max_iter=50)
     monkeypatch.setattr(host, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(host, "CHUNK_BYTES", 1)
     monkeypatch.setattr(host, "HOST_TILE_BYTES", 256 * 8 * 4)  # 16 tiles of 256 rows
     with threadpool_limits(limits=2, user_api="blas"):
         two = km.kmeans(X, 5, xp=np, seed=0, max_iter=50)

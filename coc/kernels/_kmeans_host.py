@@ -4,24 +4,27 @@
 faster twin of it, used by :mod:`coc.kernels.kmeans` when ``xp`` is NumPy. Per tile of rows:
 
 1. one BLAS product of the tile with ``-2 C^T`` (the fast orientation for few centers),
-   written (k, rows) while ``|c|^2`` is added, in a single pass;
-2. the nearest center: the minimum over the k contiguous rows, the one-hot where a row
-   equals it, and the label as the one-hot's product with 0..k-1 (NumPy's ``argmin`` along a
-   short axis costs tens of nanoseconds a row; a running minimum with masked copies costs
-   more); a row with a tie, rare, takes ``argmin``'s lowest index.
+   written (k, rows) while ``|c|^2`` is added, in a single pass, and its minimum over the k
+   contiguous rows;
+2. the labels. On a first call, the one-hot where a row equals its minimum, and the label
+   as the one-hot's product with 0..k-1 (NumPy's ``argmin`` along a short axis costs tens of
+   nanoseconds a row); a row with a tie, rare, takes ``argmin``'s lowest index. Given the
+   last labels, a point keeps its label unless another center is strictly nearer: one
+   gather of the distance to its center, compared with the minimum, and ``argmin`` on the
+   rows that moved alone (after the first iterations a percent or two of them).
 
-The cluster sums (float64): on the first call the one-hot's product with each tile;
-afterwards an update by the points that changed cluster alone, gathered in one product per
-chunk of a tile or two still in the last-level cache (after the first iterations few points
+The cluster sums (float64): on a first call the one-hot's product with each tile; given the
+last sums, an update by the points that changed cluster alone, taken from each tile while it
+is in the cache and added by one product per batch (after the first iterations few points
 move, so that costs far less than summing every point again, and float64 keeps the updates
 free of drift). Each NumPy call has a fixed cost of microseconds, so the work per tile is
 kept to a few calls.
 
 Threads: as many as the BLAS may use (:func:`host_threads`; ``threadpoolctl`` limits are
 honoured), each over its own contiguous block of rows, the BLAS held to one thread meanwhile.
-NumPy's products and ufuncs release the GIL, so the blocks run side by side (1.4x faster on
-two cores at 1e6 x 32); small inputs stay on one thread, where handing work to the pool costs
-more than it saves.
+NumPy's products and ufuncs release the GIL, so the blocks run side by side (1.4x to 1.6x
+faster on two cores at 1e6 x 32); small inputs stay on one thread, where handing work to the
+pool costs more than it saves.
 """
 from __future__ import annotations
 
@@ -37,9 +40,6 @@ import numpy as np
 #: ran 0.8-0.9x scikit-learn per iteration at 1e6 x 32 on one thread where 512 KiB ran 0.7x,
 #: and on two threads fewer, longer calls let the blocks overlap (fewer hand-overs of the GIL).
 HOST_TILE_BYTES = 2**21
-#: Bytes of X whose moved points are gathered at once for the sums: a tile or two, still in
-#: the last-level cache, so the gather does not go to memory and the calls stay few.
-CHUNK_BYTES = 2**22
 #: A tile where more than one row in this many moved takes every row's label by the one-hot
 #: (a few fast passes) rather than ``argmin`` on the moved rows (tens of nanoseconds a row).
 MANY_MOVED = 8
@@ -126,9 +126,8 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     min_sq = np.empty(n, dtype=X.dtype)
     block = _assign_block(X, x_sq if squared else None, centers, labels, min_sq, rows=rows,
                           sums=sums, fresh=previous is None)
-    # blocks of whole chunks, one a thread (a few more rows for the first blocks)
-    chunk = _chunk_rows(X, rows)
-    per = chunk * -(-n // (chunk * threads))
+    # blocks of whole tiles, one a thread (a tile more for the first blocks)
+    per = rows * -(-n // (rows * threads))
     edges = [(start, min(start + per, n)) for start in range(0, n, per)]
     parts = list(_pool(threads, os.getpid()).map(block, edges)) if len(edges) > 1 else [block(edges[0])]
     n_moved = n if previous is None else sum(part[2] for part in parts)
@@ -139,11 +138,6 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
         return labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved
     counts = previous[2] + sum(part[1] for part in parts)
     return labels, min_sq, previous[1] + totals, counts, n_moved
-
-
-def _chunk_rows(X, rows):
-    """Rows of X per chunk of :data:`CHUNK_BYTES`, a whole number of tiles."""
-    return rows * max(1, CHUNK_BYTES // (rows * X.shape[1] * X.dtype.itemsize))
 
 
 def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
@@ -159,7 +153,6 @@ def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
     minus_2ct = np.ascontiguousarray(-2 * centers.T)
     c_sq = np.einsum("ij,ij->i", centers, centers)[:, None]
     index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
-    chunk = _chunk_rows(X, rows)
 
     def run(edges):
         block_start, block_stop = edges
@@ -173,7 +166,7 @@ def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
             column = np.arange(rows)
         totals = np.zeros((k, dim)) if sums else None
         counts = np.zeros(k, dtype=np.int64) if sums and not fresh else None
-        moves = _Moves(totals, counts, limit=chunk)
+        moves = _Moves(totals, counts)
         for start in range(block_start, block_stop, rows):
             stop = min(start + rows, block_stop)
             m = stop - start
@@ -202,7 +195,7 @@ def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
                         to = full[rows_moved]
                     else:  # argmin along the short axis: slow a row, but on few rows
                         to = np.argmin(G[:, rows_moved], axis=0)
-                    moves.add(to, lab[rows_moved], Xt[rows_moved])
+                    moves.add(to, lab[rows_moved], np.take(Xt, rows_moved, axis=0))
                     lab[rows_moved] = to
             if x_sq is not None:  # |x|^2, the same for every center: added to the minimum only
                 best += x_sq[start:stop]
@@ -229,12 +222,15 @@ class _Moves:
 
     Each tile hands over its moved rows while they are still in the cache (gathered later,
     from memory, they would cost a cache miss each); a batch is added to ``totals`` and
-    ``counts`` by one product once it holds ``limit`` rows, and at the end. Without
-    ``totals``, the moves are only counted.
+    ``counts`` by one product once it holds :attr:`LIMIT` rows (a tile with that many moves
+    makes a batch of its own, not copied again), and at the end. Without ``totals``, the
+    moves are only counted.
     """
 
-    def __init__(self, totals, counts, *, limit):
-        self.totals, self.counts, self.limit = totals, counts, limit
+    LIMIT = 4096
+
+    def __init__(self, totals, counts):
+        self.totals, self.counts = totals, counts
         self.batch, self.held, self.n = [], 0, 0
 
     def add(self, to, came, points):
@@ -244,13 +240,14 @@ class _Moves:
             return
         self.batch.append((to, came, points))
         self.held += to.size
-        if self.held >= self.limit:
+        if self.held >= self.LIMIT:
             self.flush()
 
     def flush(self):
         if not self.batch:
             return
-        to, came, points = (np.concatenate(parts) for parts in zip(*self.batch))
+        to, came, points = (parts[0] if len(parts) == 1 else np.concatenate(parts)
+                            for parts in zip(*self.batch))
         self.batch, self.held = [], 0
         k = self.totals.shape[0]
         delta = np.zeros((k, to.size), dtype=points.dtype)  # +1 where a point came, -1 where it left
