@@ -110,7 +110,8 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
 
     Returns
     -------
-    labels : np.ndarray of int64
+    labels : np.ndarray of int32
+        (half the bytes of int64 to read and write each iteration; widened by the caller)
     min_sq : np.ndarray of X's dtype
     totals : np.ndarray of shape (k, dim), float64, or None
     counts : np.ndarray of shape (k,), int64, or None
@@ -120,7 +121,7 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     n = X.shape[0]
     k = centers.shape[0]
     if previous is None:
-        labels = np.empty(n, dtype=np.int64)
+        labels = np.empty(n, dtype=np.int32)
     else:
         labels = previous[0]
     min_sq = np.empty(n, dtype=X.dtype)
@@ -161,9 +162,10 @@ def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
         equal_buf = np.empty((k, rows), dtype=bool)
         onehot_buf = np.empty((k, rows), dtype=dt)
         if not fresh:
-            G_flat, flat, at_old = G_buf.reshape(-1), np.empty(rows, np.int64), np.empty(rows, dt)
-            nearer, full = np.empty(rows, dtype=bool), np.empty(rows, dtype=np.int64)
-            column = np.arange(rows)
+            # int32 positions in the (k, rows) tile: k * rows is far below 2**31
+            G_flat, flat, at_old = G_buf.reshape(-1), np.empty(rows, np.int32), np.empty(rows, dt)
+            nearer, full = np.empty(rows, dtype=bool), np.empty(rows, dtype=np.int32)
+            column = np.arange(rows, dtype=np.int32)
         totals = np.zeros((k, dim)) if sums else None
         counts = np.zeros(k, dtype=np.int64) if sums and not fresh else None
         moves = _Moves(totals, counts)

@@ -165,6 +165,7 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
     if host:
         labels, min_sq, _, _, _ = assign_host(X, x_sq, centers, rows=host_rows, previous=previous,
                                               threads=threads)
+        labels = labels.astype(np.int64)
     else:
         labels, min_sq, _, _ = _assign(X, x_sq, centers, xp=xp, tile=tile)
     return labels, float(min_sq.sum(dtype=xp.float64)), n_iter, centers
