@@ -120,6 +120,7 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     """
     n = X.shape[0]
     k = centers.shape[0]
+    rows = min(rows, n)  # buffers no larger than X: small inputs are many calls of little work
     if previous is None:
         labels = np.empty(n, dtype=np.int32)
     else:
