@@ -153,7 +153,7 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
         shift = ((new - centers) ** 2).sum(dtype=xp.float64)
         centers = new
         if check:
-            if host:
+            if host:  # after a relocation the next call starts afresh: all n count as moved
                 changed, shift = n_moved, float(shift)
             else:
                 changed = xp.count_nonzero(labels != labels_old).astype(xp.float64)
