@@ -36,9 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 #: Bytes per row tile of X (16,384 rows of 32 float32). Measured on a 2-core EPYC VM
-#: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3): against 512 KiB tiles, 2 MiB
-#: ran 0.8-0.9x scikit-learn per iteration at 1e6 x 32 on one thread where 512 KiB ran 0.7x,
-#: and on two threads fewer, longer calls let the blocks overlap (fewer hand-overs of the GIL).
+#: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3) with the first threaded version
+#: of this module, per iteration at 1e6 x 32 against scikit-learn: 2 MiB tiles ran 0.8-0.9x
+#: on one thread and 0.7-0.8x on two, where 512 KiB tiles ran 0.7x and 0.5x; 4 and 8 MiB
+#: gained nothing clear.
 HOST_TILE_BYTES = 2**21
 #: A tile where more than one row in this many moved takes every row's label by the one-hot
 #: (a few fast passes) rather than ``argmin`` on the moved rows (tens of nanoseconds a row).
