@@ -170,6 +170,9 @@ def read_jsonl(path, *, repair: bool = False, recover: Optional[str] = None) -> 
                 continue
             raise CocError(f"{path} line {lineno}: not a JSON record ({e.msg} at column "
                            f"{e.colno}); {recover}") from None
+        except (ValueError, RecursionError) as e:  # an integer of thousands of digits, deep nesting
+            raise CocError(f"{path} line {lineno}: not a record coc can read ({_unreadable(e)}); "
+                           f"{recover}") from None
         records.append(check_record(rec, f"{path} line {lineno}", recover=recover))
         kept.append(line.rstrip(b"\r") + b"\n")
     if cut:
@@ -213,8 +216,10 @@ _TIME_FIELDS = ("median_s", "min_s", "max_s", "iqr_s", "wall_s")
 _OPTIONAL_TYPES = {
     "reason": (str,), "n_iter": (int,), "repeats": (int,), "peak_host_bytes": (int,),
     "peak_device_bytes": (int,), "host": (str,), "started_at": (str,), "worker": (str,),
-    "device": (str,),
+    "device": (str,), "algorithm": (str,),
 }
+#: Quality fields holding text; every other quality field is a number or null.
+_QUALITY_TEXT = ("note", "error")
 
 
 def check_record(rec, where: str, *, recover: str = "") -> dict:
@@ -261,7 +266,22 @@ def check_record(rec, where: str, *, recover: str = "") -> dict:
     if times is not None and (not isinstance(times, list) or not all(
             isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t) and t >= 0 for t in times)):
         raise CocError(f"{where}: times_s must be a list of seconds >= 0{tail}")
+    _check_quality(rec.get("quality"), where, tail)
     return rec
+
+
+def _check_quality(quality, where: str, tail: str) -> None:
+    """``quality`` is null or an object of numbers (or null), with text only in note and error."""
+    if quality is None:
+        return
+    if not isinstance(quality, dict):
+        raise CocError(f"{where}: field 'quality' is {_a(_json_type(quality))} ({quality!r:.40}), "
+                       f"expected an object or null{tail}")
+    for name, value in quality.items():
+        types, expected = ((str,), "a string") if name in _QUALITY_TEXT else (_NUMBER, "a number")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise CocError(f"{where}: quality {name!r} is {_a(_json_type(value))} ({value!r:.40}), "
+                           f"expected {expected} or null{tail}")
 
 
 def _json_type(value) -> str:
@@ -310,6 +330,13 @@ def _read_json(path, *, recover: str):
         raise CocError(f"{path}: not UTF-8 text; {recover}") from None
     except json.JSONDecodeError as e:
         raise CocError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); {recover}") from None
+    except (ValueError, RecursionError) as e:
+        raise CocError(f"{path}: not a document coc can read ({_unreadable(e)}); {recover}") from None
+
+
+def _unreadable(e: Exception) -> str:
+    """Why valid JSON could not be loaded: Python's limits on integer digits and nesting."""
+    return "nested too deeply" if isinstance(e, RecursionError) else "a number with too many digits"
 
 
 def check_appendable(path) -> None:

@@ -119,6 +119,8 @@ CELL = _bench()["extra_info"]
     ([_bench(info={**CELL, "n_samples": [1000]})], "field 'n_samples' is a list"),
     ([_bench(info={**CELL, "dim": "32"})], "field 'dim' is a string"),
     ([_bench(info={**CELL, "n_iter": {"a": 1}})], "field 'n_iter' is an object"),
+    ([_bench(info={**CELL, "quality": "good"})], "field 'quality' is a string"),
+    ([_bench(info={**CELL, "quality": {"inertia_ratio": "1.0"}})], "quality 'inertia_ratio' is a string"),
 ])
 def test_malformed_pytest_benchmark_file(tmp_path, capsys, benchmarks, message):
     bad = tmp_path / "bench.json"
@@ -139,15 +141,35 @@ def test_malformed_pytest_benchmark_file(tmp_path, capsys, benchmarks, message):
     (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, reason=["x"])), "field 'reason' is a list"),
     (json.dumps({**rec("sklearn", "kmeans", 1000, 32, 1.0), "status": "great"}), "status 'great'"),
     ("[1, 2]", "a JSON list, not a record"),
+    # quality is an object of numbers, with text only in note and error (the gate and the
+    # table read it: a record that passed here once crashed them)
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, quality="good")), "field 'quality' is a string"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, quality=[1, 2])), "field 'quality' is a list"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, quality={"inertia_ratio": [1]})),
+     "quality 'inertia_ratio' is a list"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, quality={"note": 3})), "quality 'note' is an integer"),
+    (json.dumps(rec("sklearn", "kmeans", 1000, 32, 1.0, algorithm=["lloyd"])), "field 'algorithm' is a list"),
+    # valid JSON that Python will not load: too many digits, too deep
+    ('{"n_samples": ' + "1" * 5000 + "}", "a number with too many digits"),
+    ("[" * 100_000, "nested too deeply"),
 ])
 def test_malformed_results_jsonl(tmp_path, capsys, line, message):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "results.jsonl").write_bytes(line.encode("latin-1" if "\xe9" in line else "utf-8") + b"\n")
     good = folder(tmp_path / "good", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
-    assert main(["compare", str(good), str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("coc: error:") and err.count("\n") == 1 and message in err, err
+    for argv in ([str(good), str(bad)], [str(bad), str(good)], [str(good), str(bad), "--fail-above", "2"]):
+        assert main(["compare", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("coc: error:") and err.count("\n") == 1 and message in err, err
+
+
+def test_good_quality_fields_are_read(tmp_path, capsys):
+    q = {"inertia_per_point": 1.5, "inertia_ratio": 1.0, "ari": None, "note": "no reference"}
+    a = folder(tmp_path / "a", [rec("sklearn", "kmeans", 1000, 32, 2.0, quality=q)])
+    b = folder(tmp_path / "b", [rec("sklearn", "kmeans", 1000, 32, 2.0, quality={**q, "inertia_per_point": 3.0})])
+    assert main(["compare", str(a), str(b), "--fail-above", "2"]) == 1  # inertia doubled: gated
+    assert "inertia_per_point 1.5 -> 3" in capsys.readouterr().err
 
 
 def test_non_utf8_json_file(tmp_path, capsys):
