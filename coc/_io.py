@@ -109,7 +109,14 @@ def check_writable_dir(path, *, option: str = "--out") -> Path:
     return path
 
 
-def check_outputs_writable(paths, option: str = "--out") -> list[Path]:
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one of them does not exist (yet), or a name NUL-broken
+        return False
+
+
+def check_outputs_writable(paths, option: str = "--out", *, inputs=()) -> list[Path]:
     """Check, before any work, that every file in ``paths`` can be written.
 
     Parameters
@@ -118,6 +125,9 @@ def check_outputs_writable(paths, option: str = "--out") -> list[Path]:
         The output files. A dict names the option each path came from.
     option : str
         The option named in the error when ``paths`` is not a dict.
+    inputs : iterable of path
+        Files the command reads: an output that is one of them (by another name, a link
+        included) is refused, since writing it would destroy the input.
 
     Returns
     -------
@@ -128,12 +138,15 @@ def check_outputs_writable(paths, option: str = "--out") -> list[Path]:
     CocError
         One line naming the option and the path: a folder in the way, a parent that is a
         file, a folder where no file can be created (permissions, read-only or virtual
-        file system such as ``/proc``).
+        file system such as ``/proc``), an input file.
     """
     items = paths.items() if isinstance(paths, dict) else [(p, option) for p in paths]
+    inputs = list(inputs)
     checked = []
     for path, opt in items:
         path = Path(path)
+        if any(_same_file(path, given) for given in inputs):
+            raise CocError(f"{opt} {path}: that is an input file; choose another {opt}")
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):

@@ -55,7 +55,7 @@ def main(args) -> int:
     if args.fail_above is not None and not args.fail_above > 0:
         raise CocError(f"--fail-above must be a ratio > 0, got {args.fail_above}")
     if args.out:
-        check_outputs_writable([args.out])
+        check_outputs_writable([args.out], inputs=[_results_file(args.a), _results_file(args.b)])
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
     title = None
@@ -90,12 +90,15 @@ def main(args) -> int:
     return 1 if failures else 0
 
 
+def _results_file(path):
+    """The file a run is read from: a folder's results.jsonl, or the file given."""
+    return os.path.join(path, RESULTS_FILE) if os.path.isdir(path) else path
+
+
 def _same_file(a, b) -> bool:
     """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
-    def file_of(p):
-        return os.path.join(p, RESULTS_FILE) if os.path.isdir(p) else p
     try:
-        return os.path.samefile(file_of(a), file_of(b))
+        return os.path.samefile(_results_file(a), _results_file(b))
     except OSError:
         return False
 

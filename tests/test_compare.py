@@ -191,3 +191,22 @@ def test_same_run_twice_is_labelled_as_one_run(tmp_path, capsys):
     assert main(["compare", str(a), str(other)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first == f"# {a} (A) vs {other} (B)"  # one name, two runs: their paths tell them apart
+
+
+def test_out_may_not_overwrite_an_input(tmp_path, capsys, monkeypatch):
+    a = folder(tmp_path / "a", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    b = folder(tmp_path / "b", [rec("sklearn", "kmeans", 1000, 32, 1.0)])
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"benchmarks": [_bench()]}))
+    (tmp_path / "link.jsonl").symlink_to(a / "results.jsonl")
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.read_bytes() for p in (a / "results.jsonl", b / "results.jsonl", bench)}
+    for argv in (["a", "b", "--out", "a/results.jsonl"], ["a", "b", "--out", "b/../b/results.jsonl"],
+                 ["a", "b", "--out", "link.jsonl"], ["a", "bench.json", "--out", "bench.json", "--format", "json"],
+                 ["a/results.jsonl", "b", "--out", str(a / "results.jsonl")]):
+        assert main(["compare", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("coc: error: --out") and "input file" in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in before} == before
+    assert main(["compare", "a", "b", "--out", "a/table-vs-b.md"]) == 0  # beside it is fine
+    assert "| kmeans |" in (a / "table-vs-b.md").read_text()

@@ -54,13 +54,13 @@ def add_arguments(p):
 def main(args) -> int:
     outputs = {}
     if args.plot is not None:
-        outputs["--plot"] = _check_output(Path(args.plot), "--plot", PLOT_SUFFIXES, args.file)
+        outputs["--plot"] = _check_output(Path(args.plot), "--plot", PLOT_SUFFIXES)
     if args.labels_out is not None:
-        outputs["--labels-out"] = _check_output(Path(args.labels_out), "--labels-out", LABEL_SUFFIXES, args.file)
+        outputs["--labels-out"] = _check_output(Path(args.labels_out), "--labels-out", LABEL_SUFFIXES)
     if len(outputs) == 2 and outputs["--plot"].resolve() == outputs["--labels-out"].resolve():
         raise CocError("--plot and --labels-out name the same file")
     # Every output path is checked before the work starts, naming its option.
-    check_outputs_writable({path: option for option, path in outputs.items()})
+    check_outputs_writable({path: option for option, path in outputs.items()}, inputs=[args.file])
     if args.k_max is not None and args.k_max < 2:
         raise CocError(f"--k-max must be >= 2, got {args.k_max}")
     backend = get_backend(args.backend)
@@ -102,10 +102,8 @@ def labels_bytes(labels: np.ndarray, suffix: str) -> bytes:
     return ("label\n" + "".join(f"{int(v)}\n" for v in labels)).encode("ascii")
 
 
-def _check_output(path: Path, option: str, suffixes, input_file) -> Path:
-    """Refuse, before any work, an output name of the wrong kind or the input file itself."""
+def _check_output(path: Path, option: str, suffixes) -> Path:
+    """Refuse, before any work, an output name of the wrong kind."""
     if path.suffix.lower() not in suffixes:
         raise CocError(f"{option} {path}: use a {' or '.join(suffixes)} file name")
-    if path.exists() and path.resolve() == Path(input_file).resolve():
-        raise CocError(f"{option} {path}: that is the input file")
     return path
