@@ -8,7 +8,9 @@ one line ``coc: error: ...`` on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from coc import __version__
@@ -49,10 +51,34 @@ def main(argv=None) -> int:
     """Entry point of ``coc`` and ``python -m coc``; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        return int(args._main(args) or 0)
+        status = int(args._main(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so that a closed or full stdout is caught below
+        return status
     except CocError as e:
         print(f"coc: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("coc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (coc ... | head): stop quietly, as a Unix tool does
+        _drop_stdout()
+        return 128 + 13  # as if killed by SIGPIPE
+    except OSError as e:
+        if e.filename is not None or e.errno not in _STDOUT_ERRNOS:
+            raise
+        _drop_stdout()
+        print(f"coc: error: cannot write to standard output ({os.strerror(e.errno)})", file=sys.stderr)
+        return 2
+
+
+#: Errors of a write to a full or broken standard output (a file's errors carry its name).
+_STDOUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that Python's last flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already closed
+        pass

@@ -1,5 +1,6 @@
 """The command line end to end: the experiment at a small size, and one-line errors."""
 import json
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,20 @@ def test_unwritable_out_is_refused_before_work(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["experiment", *SMALL, "--out", str(blocker / "sub")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_closed_or_full_stdout_is_no_traceback(tmp_path):
+    # a reader that left (coc ... | head): quiet, status 141 as a tool killed by SIGPIPE
+    proc = subprocess.Popen([sys.executable, "-m", "coc", "backends"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
+    if not os.path.exists("/dev/full"):
+        return  # (Linux has one; the closed pipe above is the case every system has)
+    # a full device: one line
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "coc", "backends"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "coc: error: cannot write to standard output (No space left on device)\n"
