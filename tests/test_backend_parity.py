@@ -62,3 +62,16 @@ def test_generation_on_device_is_seeded(be):
     X, y = be.blobs(3, 10, 2, 0.0, seed=5)
     X, y = be.to_numpy(X), be.to_numpy(y)
     assert len(np.unique(X, axis=0)) == 3 and list(np.bincount(y)) == [10, 10, 10]
+
+
+def test_tsne_of_one_column_starts_at_random(be):
+    # PCA of one column has one component: every backend starts such data at random, where
+    # scikit-learn's own PCA start raised (`coc experiment --dim 1` ended in a traceback)
+    g = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 30)
+    X = (10.0 * y + g.standard_normal(90))[:, None]
+    Y = be.to_numpy(be.tsne(be.asarray(X), perplexity=10, seed=0, max_iter=500))
+    assert Y.shape == (90, 2) and np.isfinite(Y).all()
+    d = ((Y[:, None] - Y[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (y[d.argmin(1)] == y).mean() >= 0.95  # nearest neighbours stay in their group

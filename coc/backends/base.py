@@ -186,6 +186,8 @@ class Backend:
         max_iter : int
             Gradient steps, the 250 of early exaggeration included.
         init : {"pca", "random"}
+            ``"pca"`` of one-column data (one component, where t-SNE wants two) starts from
+            ``"random"`` instead, on every backend.
         method : {"auto", "exact", "fft", "barnes_hut"}
             The repulsion; each backend has some (:attr:`tsne_methods`), and asking for
             another is an error naming the ones it has.
@@ -210,6 +212,8 @@ class Backend:
             self._check_tsne_method(method)
             if progress is not None and not self.reports_progress:
                 raise CocError(f"backend {self.name!r} cannot report t-SNE progress (progress=...)")
+        if init == "pca" and X.shape[1] < 2:
+            init = "random"
         Y = self._tsne(X, perplexity=perplexity, seed=seed, max_iter=max_iter, init=init,
                        method=method, metric=metric, progress=progress)
         return Y.astype(X.dtype, copy=False)
