@@ -229,7 +229,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     """``coc experiment``: run, print the table, then write the three files atomically."""
-    backend = get_backend(args.backend)
+    backend = get_backend(args.backend, ops=("generate", "kmeans", "silhouette", "tsne"))
     out = check_writable_dir(Path(args.out or f"results/experiment/{backend.name}"))
     files = {name: out / name for name in ("experiment.json", "experiment.md", "tsne.png")}
     check_outputs_writable(files.values())  # before the work, not after it

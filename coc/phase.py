@@ -157,7 +157,7 @@ def main(args) -> int:
     out = check_writable_dir(Path(args.out))
     png, js = out / "phase.png", out / "phase.json"
     check_outputs_writable([png, js])  # before the work, not after it
-    backend = get_backend(args.backend)
+    backend = get_backend(args.backend, ops=("generate", "kmeans", "silhouette"))
     phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
                       progress=not args.no_progress)
     fig = plot_phase(phase)

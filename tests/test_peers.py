@@ -63,3 +63,19 @@ def test_peers_are_listed_with_their_status(capsys):
     for name in ("opentsne", "faiss"):
         line = next(line for line in out.splitlines() if line.startswith(name + " "))
         assert ("available" in line) if status[name] is None else ("pip install 'coc[peers]'" in line)
+
+
+@pytest.mark.parametrize("name", ["faiss", "opentsne"])
+@pytest.mark.parametrize("command", [["analyze", "{x}"], ["analyze", "{x}", "--plot", "{out}/p.png"],
+                                     ["experiment", "--out", "{out}"], ["phase", "--out", "{out}"]])
+def test_commands_refuse_a_peer_before_any_work(tmp_path, capsys, name, command):
+    # a peer has some ops only: the commands that need the others say so up front (faiss
+    # used to fail at its KMeans, asking for a tol=None that no option can give)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((50, 3)))
+    argv = [a.format(x=tmp_path / "x.npy", out=tmp_path / "out") for a in command]
+    assert main([*argv, "--backend", name, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"coc: error: backend {name!r} cannot run this:") and err.count("\n") == 1, err
+    assert "it is a peer for coc sweep" in err and not (tmp_path / "out").exists()
+    with pytest.raises(coc.CocError, match="cannot run this"):
+        coc.analyze(np.random.default_rng(0).random((50, 3)), backend=name)

@@ -117,17 +117,30 @@ def available_backends() -> dict:
     return {name: status()[1] for name, (_cls, status) in _REGISTRY.items()}
 
 
-def get_backend(name: str = "sklearn") -> Backend:
+def get_backend(name: str = "sklearn", *, ops=()) -> Backend:
     """The backend called ``name`` (or an alias).
+
+    Parameters
+    ----------
+    name : str
+    ops : iterable of str
+        The ops the caller will run (``generate``, ``kmeans``, ``silhouette``, ``tsne``):
+        a backend without one of them (a peer's :attr:`Backend.missing_ops`) is refused
+        here, before any work.
 
     Raises
     ------
     CocError
-        For an unknown name (listing the valid ones), or a backend that cannot run on this
-        machine (saying why: no CuPy, no CUDA device, no cuML).
+        For an unknown name (listing the valid ones), a backend that cannot run on this
+        machine (saying why: no CuPy, no CUDA device, no cuML), or one that lacks an op.
     """
     canonical = resolve_name(name)
     cls, status = _REGISTRY[canonical]
+    lacking = [op for op in ops if op in cls.missing_ops]
+    if lacking:
+        whole = ", ".join(n for n, (c, _) in _REGISTRY.items() if not c.missing_ops)
+        raise CocError(f"backend {canonical!r} cannot run this: {cls.missing_ops[lacking[0]]}; "
+                       f"it is a peer for coc sweep; here use one of {whole}")
     xp, reason = status()
     if reason:
         raise CocError(f"backend {canonical!r} is not available here: {reason}")

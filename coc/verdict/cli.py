@@ -14,6 +14,7 @@ from coc.backends.base import METRICS
 from coc.loaders import load_embeddings
 from coc.validation import CocError
 from coc.verdict.decision import (
+    ANALYSIS_OPS,
     DEFAULT_BACKEND,
     DEFAULT_K_MAX,
     DEFAULT_MAX_SAMPLES,
@@ -63,7 +64,7 @@ def main(args) -> int:
     check_outputs_writable({path: option for option, path in outputs.items()}, inputs=[args.file])
     if args.k_max is not None and args.k_max < 2:
         raise CocError(f"--k-max must be >= 2, got {args.k_max}")
-    backend = get_backend(args.backend)
+    backend = get_backend(args.backend, ops=ANALYSIS_OPS + (("tsne",) if args.plot else ()))
     X = load_embeddings(args.file, key=args.key, min_points=MIN_SAMPLES)
     result = analyze(
         X, backend=backend, metric=args.metric, k_max=args.k_max, n_null=args.n_null, seed=args.seed,

@@ -107,6 +107,8 @@ from coc.verdict.stats import (NULL_KINDS, cluster_scan, gap_statistic, laplacia
 
 #: Defaults of the command line.
 DEFAULT_BACKEND = "sklearn"
+#: The backend ops an analysis runs (the --plot picture adds ``tsne``).
+ANALYSIS_OPS = ("kmeans", "silhouette")
 DEFAULT_K_MAX = 20
 DEFAULT_N_NULL = 5
 DEFAULT_MAX_SAMPLES = 3000
@@ -217,7 +219,7 @@ def analyze(
     """
     watch = Stopwatch()
     if not isinstance(backend, Backend):
-        backend = get_backend(backend)
+        backend = get_backend(backend, ops=ANALYSIS_OPS)
     if metric not in METRICS:
         raise CocError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
     Xh = np.asarray(backend.to_numpy(X))

@@ -64,13 +64,11 @@ def plot_tsne(result: Analysis, X, *, backend, seed: int = 0, ax):
                 transform=ax.transAxes)
         return ax
     perplexity = float(min(30.0, (len(Xt) - 1) / 3))
-    # PCA initialisation needs two columns; one-column data start at random.
-    init = "pca" if Xt.shape[1] >= 2 else "random"
     # As in the analysis: on a busy CPU, OpenMP threads spinning against each other make a
     # small t-SNE many times slower than one thread does.
     with contextlib.nullcontext() if backend.is_gpu else threadpool_limits(limits=1):
         Y = backend.to_numpy(backend.tsne(backend.asarray(Xt, dtype=backend.default_dtype), perplexity=perplexity,
-                                          seed=seed, init=init, metric=result.config["metric"], check_input=False))
+                                          seed=seed, init="pca", metric=result.config["metric"], check_input=False))
     if result.labels is None:
         ax.scatter(Y[:, 0], Y[:, 1], s=3, c="0.4", linewidths=0)
     else:
