@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from coc import _args
-from coc._io import check_outputs_writable, check_writable_dir, figure_writer, json_bytes, write_outputs
+from coc import __version__, _args
+from coc._io import (Checkpoint, check_outputs_writable, check_writable_dir, figure_writer, json_bytes,
+                     write_outputs)
 from coc.backends import get_backend
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_std
@@ -29,7 +30,7 @@ DEFAULT_STDS = (0.01,) + tuple(round(0.1 * i, 2) for i in range(1, 16))
 
 
 def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None = None,
-              progress: bool = False) -> dict:
+              progress: bool = False, checkpoint=None) -> dict:
     """Analyze the notebook's blobs at each spread.
 
     Parameters
@@ -41,6 +42,9 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     n_null : int or None
         Null draws of each reference (default: :data:`coc.verdict.decision.DEFAULT_N_NULL`).
     progress : bool
+    checkpoint : coc._io.Checkpoint or None
+        Where each finished spread is kept, and the spreads an interrupted run of the same
+        configuration finished are taken from (:func:`phase_checkpoint`).
 
     Returns
     -------
@@ -56,7 +60,14 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     n_null = DEFAULT_N_NULL if n_null is None else n_null
     rows = []
     watch = Stopwatch()
+    saved = checkpoint
+    if saved is not None and saved.done:
+        print(f"coc phase: resuming: {sum(repr(s) in saved.done for s in stds)} of {len(stds)} "
+              f"spreads from an interrupted run ({saved.path})", file=sys.stderr)
     for std in tqdm(stds, disable=not progress, unit="std", leave=False):
+        if saved is not None and repr(std) in saved.done:
+            rows.append(saved.done[repr(std)])
+            continue
         X, _y = backend.blobs(N_CENTERS, N_PER_CENTER, DIM, std, seed=seed)
         a = analyze(X, backend=backend, n_null=n_null, seed=seed)
         row_k = next(r for r in a.rows if r.k == N_CENTERS)
@@ -72,10 +83,19 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
             "density_gap_ratio": None if a.density_gap is None else a.density_gap["ratio"],
             "reason": a.reason,
         })
+        if saved is not None:
+            saved.put(repr(std), rows[-1])
     config = dict(backend=backend.name, n_centers=N_CENTERS, n_per_center=N_PER_CENTER, dim=DIM,
                   true_k=N_CENTERS, stds=stds, seed=seed, n_null=n_null, null_kinds=list(NULL_KINDS),
                   elapsed_s=round(watch.elapsed_s, 2))
     return {"config": config, "rows": rows}
+
+
+def phase_checkpoint(folder, backend, *, seed: int, n_null: int | None):
+    """The :class:`coc._io.Checkpoint` of :func:`run_phase` in ``folder``: a spread's row
+    depends on the backend, the seed, the null draws and coc's version alone."""
+    return Checkpoint(folder, "phase", dict(backend=backend.name, seed=seed, n_null=n_null,
+                                            version=__version__))
 
 
 def plot_phase(phase: dict, *, ax=None):
@@ -158,10 +178,12 @@ def main(args) -> int:
     png, js = out / "phase.png", out / "phase.json"
     check_outputs_writable([png, js])  # before the work, not after it
     backend = get_backend(args.backend, ops=("generate", "kmeans", "silhouette"))
+    saved = phase_checkpoint(out, backend, seed=args.seed, n_null=args.n_null)
     phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, checkpoint=saved)
     fig = plot_phase(phase)
     write_outputs({png: figure_writer(fig, "png", dpi=120), js: json_bytes(phase)})  # both or neither
+    saved.finish()
     for r in phase["rows"]:
         k = "" if r["n_clusters"] is None else f", k = {r['n_clusters']}"
         print(f"std {r['std']:<5g} silhouette@k={phase['config']['true_k']} {r['silhouette_true_k']:.4f}  "

@@ -139,3 +139,35 @@ def test_phase_writes_figure_and_data(tmp_path, capsys):
     assert data["rows"][0]["verdict"] == "clustered" and data["rows"][0]["n_clusters"] == 10
     assert data["rows"][1]["verdict"] == "continuum"
     assert (out / "phase.png").stat().st_size > 10_000
+
+
+def test_phase_resumes_an_interrupted_run(tmp_path, capsys, monkeypatch):
+    import coc.phase
+
+    real, calls = coc.phase.analyze, []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 2 and interrupt:
+            raise KeyboardInterrupt  # Ctrl-C in the second spread
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coc.phase, "analyze", counting)
+    argv = ["phase", "--stds", "0.01,1.5", "--n-null", "2", "--no-progress"]
+    out = tmp_path / "phase"
+    interrupt = True
+    assert main([*argv, "--out", str(out)]) == 130
+    assert [p.name for p in out.iterdir()] == [".phase.partial.jsonl"]  # no outputs, one spread kept
+    interrupt, calls[:] = False, []
+    assert main([*argv, "--out", str(out)]) == 0
+    assert len(calls) == 1 and "resuming: 1 of 2 spreads" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["phase.json", "phase.png"]
+    calls[:] = []
+    assert main([*argv, "--out", str(tmp_path / "fresh")]) == 0 and len(calls) == 2
+    resumed, fresh = (json.loads((d / "phase.json").read_text()) for d in (out, tmp_path / "fresh"))
+    assert resumed["rows"] == fresh["rows"]
+    # another configuration does not take the kept spreads
+    interrupt, calls[:] = True, []
+    assert main([*argv, "--out", str(out)]) == 130
+    interrupt, calls[:] = False, []
+    assert main([*argv, "--seed", "1", "--out", str(out)]) == 0 and len(calls) == 2

@@ -268,3 +268,23 @@ def test_folder_lock_is_freed_when_the_holder_is_killed(tmp_path):
     holder.wait(timeout=30)
     with FolderLock(tmp_path):
         pass
+
+
+def test_checkpoint_keeps_steps_and_drops_a_cut_line(tmp_path):
+    from coc._io import Checkpoint
+
+    cp = Checkpoint(tmp_path / "out", "job", {"seed": 1, "stds": (0.1, 0.2)})
+    assert cp.done == {}
+    cp.put("a", {"x": 1.5})
+    cp.put("b", [1, 2])
+    cp._file.write('{"step": "c", "val')  # a write cut short by a kill
+    cp._file.close()
+    again = Checkpoint(tmp_path / "out", "job", {"seed": 1, "stds": [0.1, 0.2]})
+    assert again.done == {"a": {"x": 1.5}, "b": [1, 2]}
+    again.put("c", 3)  # the file is rewritten whole: the cut line is gone
+    assert Checkpoint(tmp_path / "out", "job", {"seed": 1, "stds": [0.1, 0.2]}).done == {"a": {"x": 1.5}, "b": [1, 2], "c": 3}
+    assert Checkpoint(tmp_path / "out", "job", {"seed": 2, "stds": [0.1, 0.2]}).done == {}  # another config
+    again.finish()
+    assert not again.path.exists()
+    again.path.write_bytes(b"\xff garbage")
+    assert Checkpoint(tmp_path / "out", "job", {"seed": 1}).done == {}
