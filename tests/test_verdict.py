@@ -259,3 +259,25 @@ def test_assign_all_takes_the_nearest_present_centre(metric):
     out = assign_all(X, Xs, labels, 3, metric=metric, sample_index=idx)
     np.testing.assert_array_equal(out[idx], labels)
     assert 1 not in out and np.array_equal(out[y == 2], np.full((y == 2).sum(), 2))
+
+
+def test_wide_data_is_projected_without_a_dim_cubed_step(monkeypatch):
+    # an eigh of the (dim x dim) Gram matrix took minutes at 8,000 columns, even for 12 rows
+    import coc.verdict.space as space
+
+    real = np.linalg.eigh
+
+    def small_only(a, *args, **kwargs):
+        assert a.shape[0] <= space.EXACT_AXES_MAX_DIM, f"an eigh of {a.shape}"
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(space.np.linalg, "eigh", small_only)
+    g = np.random.default_rng(0)
+    # rank 10 in 4,000 columns: the projection keeps every distance
+    Z = g.standard_normal((200, 10)) @ g.standard_normal((10, 4000)) + 1e-3 * g.standard_normal((200, 4000))
+    Y, kept = space.project(Z, "euclidean", 128)
+    ref = np.sqrt(((Z[:, None] - Z[None]) ** 2).sum(-1))
+    got = np.sqrt(((Y[:, None] - Y[None]) ** 2).sum(-1))
+    assert kept > 0.9999 and np.abs(got - ref).max() < 1e-4 * ref.max()
+    a = coc.analyze(g.standard_normal((12, 8000)).astype(np.float32), n_null=2)
+    assert a.verdict == "continuum"
