@@ -127,7 +127,7 @@ def run_experiment(
     """
     n_samples = check_n_samples(n_samples)
     dim = check_dim(dim)
-    stds = [check_std(s) for s in stds]
+    stds = [check_std(s, dim=dim, dtype=backend.default_dtype) for s in stds]
     ks = sorted({check_n_clusters(k, n_samples) for k in ks})
     if not ks:
         raise CocError("give at least one k")

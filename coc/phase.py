@@ -54,7 +54,7 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     """
     from tqdm.auto import tqdm
 
-    stds = [check_std(s) for s in stds]
+    stds = [check_std(s, dim=DIM, dtype=backend.default_dtype) for s in stds]
     if not stds:
         raise CocError("give at least one std")
     n_null = DEFAULT_N_NULL if n_null is None else n_null

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 class CocError(ValueError):
     """A mistake in what the user asked for or gave (bad size, bad file, unknown backend)."""
@@ -24,9 +26,16 @@ def check_dim(dim) -> int:
     return int(dim)
 
 
-def check_std(std) -> float:
+def check_std(std, *, dim: int | None = None, dtype: str = "float64") -> float:
+    """A blob spread: finite, >= 0 and, given ``dim``, small enough that the blobs' squared
+    distances stay finite in ``dtype`` (a draw of a normal rarely passes 8 sd)."""
     if not isinstance(std, (int, float)) or not math.isfinite(std) or std < 0:
         raise CocError(f"std must be a finite number >= 0, got {std!r}")
+    if dim is not None:
+        limit = max_magnitude(np.dtype(dtype), dim, xp=np) / 8
+        if std > limit:
+            raise CocError(f"std {std:g}: blobs this wide overflow {dtype} squared distances in "
+                           f"{dim} dimensions; keep std below {limit:.3g}")
     return float(std)
 
 
@@ -73,17 +82,17 @@ def check_seed(seed, *, name: str = "seed"):
     return int(seed)
 
 
-def check_X(X, *, xp, min_samples: int = 2):
+def check_X(X, *, xp, min_samples: int = 2, name: str = "X"):
     """Check that ``X`` is a finite 2-D float array with at least ``min_samples`` rows.
 
     Returns ``X`` as a floating ``xp`` array (float32 stays float32; anything else becomes
     float64). Values so large that squared distances between points would overflow the
     dtype are refused too. Both checks reduce on the device and read back once (one host
-    synchronization).
+    synchronization). ``name`` is what the errors call the array (a file's path, say).
     """
-    X = _as_X(X, xp=xp, min_samples=min_samples)
+    X = _as_X(X, xp=xp, min_samples=min_samples, name=name)
     bad, biggest = (float(v) for v in xp.stack(_X_stats(X, xp=xp)).tolist())
-    _raise_for_X(X, bad, biggest, xp=xp)
+    _raise_for_X(X, bad, biggest, xp=xp, name=name)
     return X
 
 
@@ -104,19 +113,19 @@ def check_X_and_labels(X, labels, *, xp, min_samples: int = 2):
     return X, labels
 
 
-def _as_X(X, *, xp, min_samples):
+def _as_X(X, *, xp, min_samples, name="X"):
     X = xp.asarray(X)
     if X.ndim != 2:
-        raise CocError(f"X must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
+        raise CocError(f"{name} must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
     if X.dtype.kind not in "fiub":
-        raise CocError(f"X must be numeric, got dtype {X.dtype}")
+        raise CocError(f"{name} must be numeric, got dtype {X.dtype}")
     if X.dtype not in (xp.dtype("float32"), xp.dtype("float64")):
         X = X.astype(xp.float64)
     n, d = X.shape
     if n < min_samples:
-        raise CocError(f"X has {n} points; at least {min_samples} are needed")
+        raise CocError(f"{name} has {n} points; at least {min_samples} are needed")
     if d < 1:
-        raise CocError("X has 0 columns; at least 1 is needed")
+        raise CocError(f"{name} has 0 columns; at least 1 is needed")
     return X
 
 
@@ -128,14 +137,14 @@ def _X_stats(X, *, xp):
     return [n_bad, biggest]
 
 
-def _raise_for_X(X, bad, biggest, *, xp):
+def _raise_for_X(X, bad, biggest, *, xp, name="X"):
     n, d = X.shape
     if bad:
-        raise CocError(f"X has NaN or inf in {int(bad)} of its {n} rows")
+        raise CocError(f"{name} has NaN or inf in {int(bad)} of its {n} rows")
     limit = max_magnitude(X.dtype, d, xp=xp)
     if biggest > limit:
         raise CocError(
-            f"X has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
+            f"{name} has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
             f"{X.dtype} (keep |x| below {limit:.3g}; rescale the data)"
         )
 

@@ -43,6 +43,7 @@ BAD = [
     (["experiment", "--n-samples", "1"], "n_samples must be"),
     (["experiment", "--dim", "0"], "dim must be"),
     (["experiment", "--stds", "-0.3"], "std must be"),
+    (["experiment", "--stds", "0.1,1e200"], "std 1e+200: blobs this wide overflow float64"),
     (["experiment", "--n-samples", "25", "--ks", "2"], "perplexity must be < n_samples"),
     (["experiment", "--backend", "cupi"], "unknown backend 'cupi'"),
     (["experiment", "--ks", "two"], "expected comma-separated integers"),
@@ -54,7 +55,7 @@ BAD = [
 @pytest.mark.parametrize("argv, message", BAD)
 def test_user_mistake_is_one_line_exit_2_nothing_written(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
-    status = main([*argv, "--out", str(out)] if argv[0] == "experiment" else argv)
+    status = main([*argv, "--out", str(out), "--no-progress"] if argv[0] == "experiment" else argv)
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("coc: error: ") and err.count("\n") == 1, err
@@ -105,3 +106,13 @@ def test_closed_or_full_stdout_is_no_traceback(tmp_path):
                               stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == "coc: error: cannot write to standard output (No space left on device)\n"
+
+
+def test_analyze_errors_name_the_file(tmp_path, capsys):
+    import numpy as np
+
+    path = tmp_path / "huge.npy"
+    np.save(path, np.full((20, 3), 3e38, dtype=np.float32))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"coc: error: {path} has values up to 3e+38") and err.count("\n") == 1, err
