@@ -311,7 +311,9 @@ def _read_text(path, key):
             X = np.loadtxt(path, delimiter=delimiter, skiprows=_leading_blank_lines(path) + int(header),
                            dtype=np.float64, ndmin=2, encoding="utf-8-sig")
     except ValueError as e:
-        raise CocError(f"{path}: expected numbers only (one header line allowed): {e}") from None
+        # NumPy's message, less its advice on a loadtxt argument the user cannot pass
+        why = str(e).split("; use `usecols`")[0]
+        raise CocError(f"{path}: expected numbers only (one header line allowed): {why}") from None
     except UnicodeDecodeError as e:
         raise CocError(f"{path}: {_not_text(path, e)}") from None
     except OSError as e:

@@ -355,8 +355,10 @@ def check_appendable(path) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise CocError(f"{path} is not a file; move it away, or give another --out")
     if not st.st_mode & stat.S_IWUSR:
-        raise CocError(f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): make it "
-                       f"writable (chmod u+w {path}) to resume this sweep, or give another --out")
+        what, bits = ("read-only", "w") if st.st_mode & stat.S_IRUSR else ("neither readable nor writable", "rw")
+        raise CocError(f"{path} is {what} (mode {stat.S_IMODE(st.st_mode):03o}): make it "
+                       f"{'writable' if bits == 'w' else 'readable and writable'} (chmod u+{bits} {path}) "
+                       "to resume this sweep, or give another --out")
     try:
         with open(path, "ab"):
             pass

@@ -24,6 +24,7 @@ def _assert_cli_error(capsys, argv, tmp_path, *, match):
     assert captured.out == ""
     assert not plot.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fig")]
+    return lines[0]
 
 
 # -- good files ------------------------------------------------------------------------
@@ -99,6 +100,12 @@ def test_empty_csv(tmp_path, capsys):
 def test_non_numeric_csv(tmp_path, capsys):
     (tmp_path / "s.csv").write_text("a,b\n1,2\n3,hello\n" + "1,2\n" * 20)
     _assert_cli_error(capsys, [str(tmp_path / "s.csv")], tmp_path, match="numbers")
+
+
+def test_ragged_csv(tmp_path, capsys):
+    (tmp_path / "r.csv").write_text("a,b\n1,2\n3,4,5\n" + "1,2\n" * 20)
+    err = _assert_cli_error(capsys, [str(tmp_path / "r.csv")], tmp_path, match="columns changed from 2 to 3")
+    assert "usecols" not in err  # NumPy's advice names an argument the user cannot pass
 
 
 def test_non_numeric_npy(tmp_path, capsys):

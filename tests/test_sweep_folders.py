@@ -204,6 +204,10 @@ def test_read_only_results_file(run):
     before = snapshot(run)
     one_error(coc_here("sweep", *TINY, "--out", run), "results.jsonl is read-only", "chmod u+w")
     assert snapshot(run) == before
+    os.chmod(run / "results.jsonl", 0)  # the advice gives back what a resume needs: both bits
+    one_error(coc_here("sweep", *TINY, "--out", run), "neither readable nor writable (mode 000)",
+              "chmod u+rw")
+    os.chmod(run / "results.jsonl", 0o644)
 
 
 def test_results_file_nobody_may_write(shared_dir, as_nobody, done_run):
