@@ -9,20 +9,47 @@ difference of their medians over the difference of their iteration counts, so se
 checks and copies cancel. scikit-learn stops when the labels stop changing (even with
 ``tol=0``), so its iteration count is read from ``n_iter_``; coc runs with ``tol=None``.
 The ratio printed is scikit-learn's time over coc's (above 1: coc is faster).
+
+``product_ms`` is a floor of coc's path: one iteration's BLAS products alone (each of coc's
+row tiles times ``-2 C^T``, in coc's tiles and thread blocks), timed in the same rounds. The
+rest of coc's iteration is NumPy passes over the products; where ``sklearn_ms`` comes near
+``product_ms``, no reordering of those passes reaches scikit-learn's fused loop.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from coc import data
+from coc.kernels._common import tile_rows
+from coc.kernels._kmeans_host import host_threads, tile_rows_host
 from coc.kernels.kmeans import kmeans
 from coc.timing import time_call
+
+
+def products_only(X, centers, pool):
+    """One iteration's BLAS products alone, in coc's row tiles, one block of tiles a thread."""
+    n, dim = X.shape
+    k = centers.shape[0]
+    rows = min(n, tile_rows_host(dim, k, X.itemsize, budget_rows=tile_rows(k, X.itemsize, xp=np)))
+    minus_2ct = np.ascontiguousarray(-2 * centers.T)
+
+    def block(edges):
+        out = np.empty((rows, k), dtype=X.dtype)
+        for start in range(edges[0], edges[1], rows):
+            stop = min(start + rows, edges[1])
+            np.matmul(X[start:stop], minus_2ct, out=out[: stop - start])
+
+    with host_threads(X) as threads:
+        per = rows * -(-n // (rows * threads))
+        list(pool.map(block, [(start, min(start + per, n)) for start in range(0, n, per)]))
 
 
 def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
@@ -36,11 +63,13 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
                                            algorithm="lloyd").fit(X).n_iter_,
         ("sklearn", 1): lambda: KMeans(k, init=init, n_init=1, max_iter=1, tol=0,
                                        algorithm="lloyd").fit(X).n_iter_,
+        ("products", 1): lambda: products_only(X, init, pool),
     }
+    pool = ThreadPoolExecutor(os.cpu_count() or 1)  # as many threads as the blocks ask for
     times = {key: [] for key in calls}
     n_iter = {}
     for _ in range(rounds):
-        for key, fn in calls.items():  # alternated, so a busy spell of the machine hits all four
+        for key, fn in calls.items():  # alternated, so a busy spell of the machine hits all of them
             t = time_call(fn, sync=lambda: None, warmup=0, repeats=1)
             times[key].append(t.median_s)
             n_iter[key] = t.result
@@ -49,6 +78,7 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
         many, one = statistics.median(times[engine, iters]), statistics.median(times[engine, 1])
         out[engine] = (many - one) / max(1, n_iter[engine, iters] - n_iter[engine, 1])
         out[f"{engine}_n_iter"] = n_iter[engine, iters]
+    out["products"] = statistics.median(times["products", 1])
     out["ratio"] = out["sklearn"] / out["coc"]
     return out
 
@@ -68,6 +98,7 @@ def main(argv=None):
             r = per_iteration(n, args.dim, args.k, iters=args.iters, rounds=args.rounds, dtype=args.dtype)
             print(json.dumps({"n": n, "dim": args.dim, "k": args.k, "threads": args.threads,
                               "coc_ms": round(r["coc"] * 1e3, 3), "sklearn_ms": round(r["sklearn"] * 1e3, 3),
+                              "product_ms": round(r["products"] * 1e3, 3),
                               "sklearn_n_iter": r["sklearn_n_iter"], "ratio": round(r["ratio"], 3)}),
                   flush=True)
 
