@@ -34,7 +34,6 @@ from coc.records import (
     ENV_FILE,
     RESULTS_FILE,
     SCALING_FILE,
-    STATUSES,
     TABLE_FILE,
     append_record,
     check_appendable,
@@ -42,6 +41,7 @@ from coc.records import (
     load_results,
     read_env,
 )
+from coc.schema import STATUSES
 from coc.report import write_report
 from coc.runner import run_cell
 from coc.timing import harness_overhead
