@@ -56,6 +56,7 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
     """Seconds per Lloyd iteration of coc (numpy) and scikit-learn at ``n`` x ``dim``."""
     X = data.uniform(n, dim, xp=np, seed=seed, dtype=dtype)
     init = kmeans(X, k, xp=np, seed=seed, max_iter=1, tol=None).centers  # k-means++ centers
+    pool = ThreadPoolExecutor(os.cpu_count() or 1)  # as many threads as the blocks ask for
     calls = {
         ("coc", iters): lambda: kmeans(X, k, xp=np, seed=seed, max_iter=iters, tol=None).n_iter,
         ("coc", 1): lambda: kmeans(X, k, xp=np, seed=seed, max_iter=1, tol=None).n_iter,
@@ -65,7 +66,6 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
                                        algorithm="lloyd").fit(X).n_iter_,
         ("products", 1): lambda: products_only(X, init, pool),
     }
-    pool = ThreadPoolExecutor(os.cpu_count() or 1)  # as many threads as the blocks ask for
     times = {key: [] for key in calls}
     n_iter = {}
     for _ in range(rounds):
@@ -73,6 +73,7 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
             t = time_call(fn, sync=lambda: None, warmup=0, repeats=1)
             times[key].append(t.median_s)
             n_iter[key] = t.result
+    pool.shutdown()
     out = {}
     for engine in ("coc", "sklearn"):
         many, one = statistics.median(times[engine, iters]), statistics.median(times[engine, 1])

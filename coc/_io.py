@@ -109,7 +109,8 @@ def check_writable_dir(path, *, option: str = "--out") -> Path:
     return path
 
 
-def _same_file(a, b) -> bool:
+def same_file(a, b) -> bool:
+    """Whether paths ``a`` and ``b`` name one existing file (links and ``..`` included)."""
     try:
         return os.path.samefile(a, b)
     except (OSError, ValueError):  # one of them does not exist (yet), or a name NUL-broken
@@ -145,7 +146,7 @@ def check_outputs_writable(paths, option: str = "--out", *, inputs=()) -> list[P
     checked = []
     for path, opt in items:
         path = Path(path)
-        if any(_same_file(path, given) for given in inputs):
+        if any(same_file(path, given) for given in inputs):
             raise CocError(f"{opt} {path}: that is an input file; choose another {opt}")
         try:
             st = os.stat(path)
@@ -399,13 +400,23 @@ class Checkpoint:
         return done
 
     def put(self, step: str, value) -> None:
-        """Record a finished step (JSON values only)."""
-        if self._file is None:  # the file afresh: this configuration and the steps kept so far
-            head = [{"config": self.config}] + [{"step": s, "value": v} for s, v in self.done.items()]
-            atomic_write_bytes(self.path, "".join(json.dumps(e) + "\n" for e in head).encode())
-            self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps({"step": step, "value": value}) + "\n")
-        self._file.flush()
+        """Record a finished step (JSON values only).
+
+        Raises
+        ------
+        CocError
+            The file cannot be written (a full disk, say), naming it.
+        """
+        line = json.dumps({"step": step, "value": value}) + "\n"
+        try:
+            if self._file is None:  # the file afresh: this configuration and the steps so far
+                head = [{"config": self.config}] + [{"step": s, "value": v} for s, v in self.done.items()]
+                atomic_write_bytes(self.path, "".join(json.dumps(e) + "\n" for e in head).encode())
+                self._file = open(self.path, "a", encoding="utf-8")
+            self._file.write(line)
+            self._file.flush()
+        except OSError as e:
+            raise CocError(f"{self.path}: cannot keep a finished step ({os_reason(e)})") from None
         self.done[step] = value
 
     def finish(self) -> None:

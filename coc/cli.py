@@ -8,8 +8,8 @@ one line ``coc: error: ...`` on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
+import io
 import os
 import sys
 
@@ -49,10 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of ``coc`` and ``python -m coc``; returns the exit status."""
+    real_stdout = sys.stdout
+    if real_stdout is not None:  # (None where the process was started with stdout closed)
+        sys.stdout = _Stdout(real_stdout)
     try:
         args = build_parser().parse_args(argv)
         status = int(args._main(args) or 0)
-        sys.stdout.flush()  # here, not at exit, so that a closed or full stdout is caught below
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit, so that a closed or full stdout is caught below
         return status
     except CocError as e:
         print(f"coc: error: {e}", file=sys.stderr)
@@ -60,25 +64,48 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("coc: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader left (coc ... | head): stop quietly, as a Unix tool does
-        _drop_stdout()
-        return 128 + 13  # as if killed by SIGPIPE
-    except OSError as e:
-        if e.filename is not None or e.errno not in _STDOUT_ERRNOS:
-            raise
-        _drop_stdout()
+    except _StdoutFailed as failed:
+        _drop_stdout(real_stdout)
+        e = failed.__cause__
+        if isinstance(e, BrokenPipeError):  # the reader left (coc ... | head): quiet, as a Unix tool
+            return 128 + 13  # as if killed by SIGPIPE
         print(f"coc: error: cannot write to standard output ({os.strerror(e.errno)})", file=sys.stderr)
         return 2
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = real_stdout
 
 
-#: Errors of a write to a full or broken standard output (a file's errors carry its name).
-_STDOUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+class _StdoutFailed(Exception):
+    """A write to standard output failed (the OSError is its ``__cause__``)."""
 
 
-def _drop_stdout() -> None:
+class _Stdout:
+    """Standard output, with its write errors told apart from every other OSError."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _StdoutFailed from e
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _StdoutFailed from e
+
+    def __getattr__(self, name):  # isatty, fileno, encoding...
+        return getattr(self._stream, name)
+
+
+def _drop_stdout(stream) -> None:
     """Point stdout at the null device, so that Python's last flush at exit cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already closed
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (tests)
         pass

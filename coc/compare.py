@@ -25,7 +25,7 @@ import json
 import os
 import sys
 
-from coc._io import atomic_write_text, check_outputs_writable
+from coc._io import atomic_write_text, check_outputs_writable, same_file
 from coc.cells import row_key
 from coc.gate import gate
 from coc.records import RESULTS_FILE, load_results
@@ -59,7 +59,7 @@ def main(args) -> int:
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
     title = None
-    if _same_file(args.a, args.b):
+    if _same_run(args.a, args.b):
         title = (f"# {label_a}: one run against itself (A and B are both {args.a}), "
                  "its backends side by side")
     elif label_a == label_b:  # two runs of one name: their paths tell them apart
@@ -77,10 +77,10 @@ def main(args) -> int:
         if failures:
             table["gate"] = [{"cell": f.cell, "why": f.why} for f in failures]
         text = {"md": render_markdown, "csv": render_csv, "json": render_json}[args.format](table)
-        print(text, end="")
-        if args.out:
+        if args.out:  # before stdout, which a reader may close (coc compare ... | head)
             atomic_write_text(args.out, text, option="--out")
             print(f"wrote {args.out}", file=sys.stderr)
+        print(text, end="")
     if args.fail_above is None:
         return 0
     for f in failures:
@@ -95,12 +95,9 @@ def _results_file(path):
     return os.path.join(path, RESULTS_FILE) if os.path.isdir(path) else path
 
 
-def _same_file(a, b) -> bool:
+def _same_run(a, b) -> bool:
     """Whether ``a`` and ``b`` name one run (a folder and its results.jsonl included)."""
-    try:
-        return os.path.samefile(_results_file(a), _results_file(b))
-    except OSError:
-        return False
+    return same_file(_results_file(a), _results_file(b))
 
 
 def compare_markdown(a, b, *, label_a="A", label_b="B", baseline=None, title=None) -> str:

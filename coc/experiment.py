@@ -127,7 +127,8 @@ def run_experiment(
     """
     n_samples = check_n_samples(n_samples)
     dim = check_dim(dim)
-    stds = [check_std(s, dim=dim, dtype=backend.default_dtype) for s in stds]
+    # t-SNE runs in float32 on some backends (scikit-learn's): its bound is the one to keep
+    stds = [check_std(s, dim=dim, dtype="float32" if tsne else backend.default_dtype) for s in stds]
     ks = sorted({check_n_clusters(k, n_samples) for k in ks})
     if not ks:
         raise CocError("give at least one k")
@@ -237,12 +238,12 @@ def main(args) -> int:
         backend, n_samples=args.n_samples, dim=args.dim, ks=args.ks, stds=args.stds,
         seed=args.seed, perplexity=args.perplexity, progress=not args.no_progress,
     )
-    print(result.table_markdown())
     fig = plot_tsne(result)
     # Everything is computed before the first file is written; the three are written all or
     # none, so the folder never mixes two runs (a .md of seed 7 beside a .json of seed 0).
     write_outputs({files["tsne.png"]: figure_writer(fig, "png", dpi=110),
                    files["experiment.md"]: report_markdown(result),
                    files["experiment.json"]: result.to_json()})
+    print(result.table_markdown())  # after the files: a reader may close stdout early
     print(f"wrote {out / 'experiment.json'}, {out / 'experiment.md'}, {out / 'tsne.png'}", file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ from coc._io import (Checkpoint, check_outputs_writable, check_writable_dir, fig
 from coc.backends import get_backend
 from coc.timing import Stopwatch
 from coc.validation import CocError, check_std
-from coc.verdict.decision import DEFAULT_BACKEND, DEFAULT_N_NULL, analyze
+from coc.verdict.decision import ANALYSIS_OPS, DEFAULT_BACKEND, DEFAULT_N_NULL, analyze
 from coc.verdict.stats import NULL_KINDS
 
 #: The notebook's size.
@@ -61,9 +61,10 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     rows = []
     watch = Stopwatch()
     saved = checkpoint
-    if saved is not None and saved.done:
-        print(f"coc phase: resuming: {sum(repr(s) in saved.done for s in stds)} of {len(stds)} "
-              f"spreads from an interrupted run ({saved.path})", file=sys.stderr)
+    kept = 0 if saved is None else sum(repr(s) in saved.done for s in stds)
+    if kept:
+        print(f"coc phase: resuming: {kept} of {len(stds)} spreads from an interrupted run "
+              f"({saved.path})", file=sys.stderr)
     for std in tqdm(stds, disable=not progress, unit="std", leave=False):
         if saved is not None and repr(std) in saved.done:
             rows.append(saved.done[repr(std)])
@@ -92,8 +93,23 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
 
 
 def phase_checkpoint(folder, backend, *, seed: int, n_null: int | None):
-    """The :class:`coc._io.Checkpoint` of :func:`run_phase` in ``folder``: a spread's row
-    depends on the backend, the seed, the null draws and coc's version alone."""
+    """The :class:`coc._io.Checkpoint` of :func:`run_phase` in ``folder``.
+
+    A spread's row depends on the backend, the seed, the null draws and coc's version alone,
+    so these are its configuration.
+
+    Parameters
+    ----------
+    folder : path
+        The output folder (``--out``).
+    backend : coc.Backend
+    seed : int
+    n_null : int or None
+
+    Returns
+    -------
+    coc._io.Checkpoint
+    """
     return Checkpoint(folder, "phase", dict(backend=backend.name, seed=seed, n_null=n_null,
                                             version=__version__))
 
@@ -177,7 +193,7 @@ def main(args) -> int:
     out = check_writable_dir(Path(args.out))
     png, js = out / "phase.png", out / "phase.json"
     check_outputs_writable([png, js])  # before the work, not after it
-    backend = get_backend(args.backend, ops=("generate", "kmeans", "silhouette"))
+    backend = get_backend(args.backend, ops=("generate", *ANALYSIS_OPS))
     saved = phase_checkpoint(out, backend, seed=args.seed, n_null=args.n_null)
     phase = run_phase(backend, stds=args.stds, seed=args.seed, n_null=args.n_null,
                       progress=not args.no_progress, checkpoint=saved)

@@ -27,8 +27,25 @@ def check_dim(dim) -> int:
 
 
 def check_std(std, *, dim: int | None = None, dtype: str = "float64") -> float:
-    """A blob spread: finite, >= 0 and, given ``dim``, small enough that the blobs' squared
-    distances stay finite in ``dtype`` (a draw of a normal rarely passes 8 sd)."""
+    """A blob spread, checked.
+
+    Parameters
+    ----------
+    std : float
+    dim : int or None
+        Given, the spread must also keep the blobs' squared distances finite in ``dtype``
+        (a draw of a normal rarely passes 8 sd).
+    dtype : str
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    CocError
+        Not a finite number >= 0, or too wide for ``dim`` and ``dtype``.
+    """
     if not isinstance(std, (int, float)) or not math.isfinite(std) or std < 0:
         raise CocError(f"std must be a finite number >= 0, got {std!r}")
     if dim is not None:

@@ -43,7 +43,8 @@ BAD = [
     (["experiment", "--n-samples", "1"], "n_samples must be"),
     (["experiment", "--dim", "0"], "dim must be"),
     (["experiment", "--stds", "-0.3"], "std must be"),
-    (["experiment", "--stds", "0.1,1e200"], "std 1e+200: blobs this wide overflow float64"),
+    (["experiment", "--stds", "0.1,1e200"], "std 1e+200: blobs this wide overflow float32"),
+    (["experiment", "--stds", "1e40", "--dim", "4"], "std 1e+40: blobs this wide overflow float32"),  # t-SNE segfaulted
     (["experiment", "--n-samples", "25", "--ks", "2"], "perplexity must be < n_samples"),
     (["experiment", "--backend", "cupi"], "unknown backend 'cupi'"),
     (["experiment", "--ks", "two"], "expected comma-separated integers"),
@@ -98,6 +99,10 @@ def test_closed_or_full_stdout_is_no_traceback(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == "", err
+    # started with stdout closed (`coc backends >&-`): Python has no sys.stdout at all
+    done = subprocess.run(f"{sys.executable} -m coc backends >&-", shell=True, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
     if not os.path.exists("/dev/full"):
         return  # (Linux has one; the closed pipe above is the case every system has)
     # a full device: one line

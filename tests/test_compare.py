@@ -210,3 +210,15 @@ def test_out_may_not_overwrite_an_input(tmp_path, capsys, monkeypatch):
     assert {p: p.read_bytes() for p in before} == before
     assert main(["compare", "a", "b", "--out", "a/table-vs-b.md"]) == 0  # beside it is fine
     assert "| kmeans |" in (a / "table-vs-b.md").read_text()
+
+
+def test_out_is_written_before_a_reader_closes_stdout(tmp_path):
+    # `coc compare A B --out F | head`: F must not be lost when the table fills the pipe
+    a = folder(tmp_path / "a", [rec("sklearn", "kmeans", n, 32, 2.0) for n in range(1000, 400_000, 1000)])
+    out = tmp_path / "table.json"
+    proc = subprocess.Popen([sys.executable, "-m", "coc", "compare", str(a), str(a), "--format", "json",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+    assert len(json.loads(out.read_text())["rows"]) == 399

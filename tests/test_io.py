@@ -288,3 +288,11 @@ def test_checkpoint_keeps_steps_and_drops_a_cut_line(tmp_path):
     assert not again.path.exists()
     again.path.write_bytes(b"\xff garbage")
     assert Checkpoint(tmp_path / "out", "job", {"seed": 1}).done == {}
+    if os.path.exists("/dev/full"):  # a full disk: one error naming the file, not stdout's
+        full = Checkpoint(tmp_path / "out", "job", {"seed": 1})
+        full.put("a", 1)
+        full._file.close()
+        full._file = open("/dev/full", "w", encoding="utf-8")
+        with pytest.raises(CocError, match=r"\.job\.partial\.jsonl: cannot keep a finished step \(no space"):
+            full.put("b", "x" * 10_000)
+        full._file = None

@@ -104,11 +104,17 @@ def project(X: np.ndarray, metric: str, n_components: int) -> tuple[np.ndarray, 
     centered (an angle depends on where the origin is), the projected rows put back on the
     unit sphere, so that every cosine changes only by the discarded energy.
 
+    Up to :data:`EXACT_AXES_MAX_DIM` columns the axes are exact (an eigendecomposition of the
+    dim x dim Gram matrix); wider, a randomized SVD finds them (scikit-learn's, seeded), at a
+    cost linear in dim, and at most ``n_samples`` of them.
+
     Returns
     -------
-    Y : np.ndarray of shape (n_samples, n_components)
+    Y : np.ndarray of shape (n_samples, q)
+        ``q = n_components``; wider than :data:`EXACT_AXES_MAX_DIM`, at most ``n_samples``.
     kept : float
-        The share of the variance (cosine: of the energy) the components keep.
+        The share of the variance (cosine: of the energy) the components keep (randomized:
+        of the axes found, which may keep a little less than the exact ones).
     """
     Z = X - X.mean(axis=0) if metric == "euclidean" else X
     if Z.shape[1] <= EXACT_AXES_MAX_DIM:
