@@ -2,8 +2,9 @@
 
 Each command lives in the module that does its work, exposing ``add_arguments(parser)`` and
 ``main(args)``;
-this module only builds the parser and turns a user's mistake (:class:`coc.CocError`) into
-one line ``coc: error: ...`` on stderr and exit status 2.
+this module only builds the parser, turns a user's mistake (:class:`coc.CocError`) into
+one line ``coc: error: ...`` on stderr and exit status 2, and ends quietly (status 141) when
+the reader of stdout leaves (``coc ... | head``).
 """
 from __future__ import annotations
 
