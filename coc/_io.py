@@ -357,7 +357,6 @@ def atomic_save_figure(fig, path, *, option: str = "--out", **kwargs) -> Path:
                               option=option)
 
 
-
 # -- a long command's finished steps ----------------------------------------------------------
 class Checkpoint:
     """The finished steps of a long command, kept in its output folder so that a rerun resumes.

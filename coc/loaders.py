@@ -87,12 +87,12 @@ def check_embeddings(X, *, name: str = "embeddings", min_points: int = MIN_POINT
         raise CocError(f"{name}: NaN or inf in {n_bad} of {X.shape[0]} rows (first at row {first})")
     if X.shape[0] < min_points:
         raise CocError(f"{name}: {X.shape[0]} points; at least {min_points} are needed")
-    # The float64 limit: every analysis may compute in float64 (float32 data cannot reach it).
-    limit = max_magnitude(np.float64, X.shape[1], xp=np)
+    # The limit of the array's own dtype: float32 data are analyzed in float32.
+    limit = max_magnitude(X.dtype, X.shape[1], xp=np)
     biggest = float(np.max(np.abs(X)))
     if biggest > limit:
         raise CocError(f"{name}: values up to {biggest:.3g}: squared distances in {X.shape[1]} "
-                       f"dimensions would overflow (keep |x| below {limit:.3g}; rescale the data)")
+                       f"dimensions would overflow {X.dtype} (keep |x| below {limit:.3g}; rescale the data)")
     return X
 
 

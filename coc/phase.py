@@ -60,14 +60,13 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     n_null = DEFAULT_N_NULL if n_null is None else n_null
     rows = []
     watch = Stopwatch()
-    saved = checkpoint
-    kept = 0 if saved is None else sum(repr(s) in saved.done for s in stds)
+    kept = 0 if checkpoint is None else sum(repr(s) in checkpoint.done for s in stds)
     if kept:
         print(f"coc phase: resuming: {kept} of {len(stds)} spreads from an interrupted run "
-              f"({saved.path})", file=sys.stderr)
+              f"({checkpoint.path})", file=sys.stderr)
     for std in tqdm(stds, disable=not progress, unit="std", leave=False):
-        if saved is not None and repr(std) in saved.done:
-            rows.append(saved.done[repr(std)])
+        if checkpoint is not None and repr(std) in checkpoint.done:
+            rows.append(checkpoint.done[repr(std)])
             continue
         X, _y = backend.blobs(N_CENTERS, N_PER_CENTER, DIM, std, seed=seed)
         a = analyze(X, backend=backend, n_null=n_null, seed=seed)
@@ -84,8 +83,8 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
             "density_gap_ratio": None if a.density_gap is None else a.density_gap["ratio"],
             "reason": a.reason,
         })
-        if saved is not None:
-            saved.put(repr(std), rows[-1])
+        if checkpoint is not None:
+            checkpoint.put(repr(std), rows[-1])
     config = dict(backend=backend.name, n_centers=N_CENTERS, n_per_center=N_PER_CENTER, dim=DIM,
                   true_k=N_CENTERS, stds=stds, seed=seed, n_null=n_null, null_kinds=list(NULL_KINDS),
                   elapsed_s=round(watch.elapsed_s, 2))

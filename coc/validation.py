@@ -99,17 +99,17 @@ def check_seed(seed, *, name: str = "seed"):
     return int(seed)
 
 
-def check_X(X, *, xp, min_samples: int = 2, name: str = "X"):
+def check_X(X, *, xp, min_samples: int = 2):
     """Check that ``X`` is a finite 2-D float array with at least ``min_samples`` rows.
 
     Returns ``X`` as a floating ``xp`` array (float32 stays float32; anything else becomes
     float64). Values so large that squared distances between points would overflow the
     dtype are refused too. Both checks reduce on the device and read back once (one host
-    synchronization). ``name`` is what the errors call the array (a file's path, say).
+    synchronization).
     """
-    X = _as_X(X, xp=xp, min_samples=min_samples, name=name)
+    X = _as_X(X, xp=xp, min_samples=min_samples)
     bad, biggest = (float(v) for v in xp.stack(_X_stats(X, xp=xp)).tolist())
-    _raise_for_X(X, bad, biggest, xp=xp, name=name)
+    _raise_for_X(X, bad, biggest, xp=xp)
     return X
 
 
@@ -130,19 +130,19 @@ def check_X_and_labels(X, labels, *, xp, min_samples: int = 2):
     return X, labels
 
 
-def _as_X(X, *, xp, min_samples, name="X"):
+def _as_X(X, *, xp, min_samples):
     X = xp.asarray(X)
     if X.ndim != 2:
-        raise CocError(f"{name} must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
+        raise CocError(f"X must be 2-D (n_samples, dim), got an array of shape {tuple(X.shape)}")
     if X.dtype.kind not in "fiub":
-        raise CocError(f"{name} must be numeric, got dtype {X.dtype}")
+        raise CocError(f"X must be numeric, got dtype {X.dtype}")
     if X.dtype not in (xp.dtype("float32"), xp.dtype("float64")):
         X = X.astype(xp.float64)
     n, d = X.shape
     if n < min_samples:
-        raise CocError(f"{name} has {n} points; at least {min_samples} are needed")
+        raise CocError(f"X has {n} points; at least {min_samples} are needed")
     if d < 1:
-        raise CocError(f"{name} has 0 columns; at least 1 is needed")
+        raise CocError("X has 0 columns; at least 1 is needed")
     return X
 
 
@@ -154,14 +154,14 @@ def _X_stats(X, *, xp):
     return [n_bad, biggest]
 
 
-def _raise_for_X(X, bad, biggest, *, xp, name="X"):
+def _raise_for_X(X, bad, biggest, *, xp):
     n, d = X.shape
     if bad:
-        raise CocError(f"{name} has NaN or inf in {int(bad)} of its {n} rows")
+        raise CocError(f"X has NaN or inf in {int(bad)} of its {n} rows")
     limit = max_magnitude(X.dtype, d, xp=xp)
     if biggest > limit:
         raise CocError(
-            f"{name} has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
+            f"X has values up to {biggest:.3g}: squared distances in {d} dimensions would overflow "
             f"{X.dtype} (keep |x| below {limit:.3g}; rescale the data)"
         )
 

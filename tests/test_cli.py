@@ -120,4 +120,5 @@ def test_analyze_errors_name_the_file(tmp_path, capsys):
     np.save(path, np.full((20, 3), 3e38, dtype=np.float32))
     assert main(["analyze", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"coc: error: {path} has values up to 3e+38") and err.count("\n") == 1, err
+    assert err.startswith(f"coc: error: {path}: values up to 3e+38") and err.count("\n") == 1, err
+    assert "overflow float32" in err  # the data's own dtype: float32 data are analyzed in float32

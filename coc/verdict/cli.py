@@ -12,7 +12,7 @@ from coc._io import check_outputs_writable, figure_writer, write_outputs
 from coc.backends import get_backend
 from coc.backends.base import METRICS
 from coc.loaders import load_embeddings
-from coc.validation import CocError, check_X
+from coc.validation import CocError
 from coc.verdict.decision import (
     ANALYSIS_OPS,
     DEFAULT_BACKEND,
@@ -66,7 +66,6 @@ def main(args) -> int:
         raise CocError(f"--k-max must be >= 2, got {args.k_max}")
     backend = get_backend(args.backend, ops=ANALYSIS_OPS + (("tsne",) if args.plot else ()))
     X = load_embeddings(args.file, key=args.key, min_points=MIN_SAMPLES)
-    check_X(X, xp=np, min_samples=MIN_SAMPLES, name=str(args.file))  # errors that name the file
     result = analyze(
         X, backend=backend, metric=args.metric, k_max=args.k_max, n_null=args.n_null, seed=args.seed,
         max_samples=args.max_samples, progress=not args.no_progress and not args.json and sys.stderr.isatty(),
