@@ -195,7 +195,8 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     X = data.uniform(3000, 6, xp=np, seed=11, dtype=dtype)
     centers = X[[5, 9, 9, 40]].copy()  # two equal centers: every point near them is a tie
     x_sq = row_norms_sq(X, xp=np)
-    labels, min_sq, sums, counts, n_moved = assign_host(X, x_sq, centers, rows=300, sums=True)
+    first = assign_host(X, x_sq, centers, rows=300, sums=True)
+    labels, min_sq, sums, counts, n_moved = first[:5]
     assert n_moved == len(X)
     d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, d2.argmin(axis=1))  # ties go to the lower index
@@ -205,7 +206,7 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_allclose(sums, [X[labels == j].sum(axis=0) for j in range(4)], rtol=1e-5)
     # the update from previous labels (in place) gives the labels and sums computed afresh
     old_labels = labels.copy()
-    moved = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True, previous=(labels, sums, counts))
+    moved = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True, previous=first)
     fresh = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True)
     assert moved[0] is labels
     assert moved[4] == np.count_nonzero(fresh[0] != old_labels) > 0
@@ -215,9 +216,30 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)
 
 
+def test_host_move_keeps_points_whose_own_center_is_nearest():
+    # a point flagged by the tile test but found nearest its own center by the rows' product
+    # (the two products can round an ulp apart) stays, and the sums do not change
+    X = data.blobs(3, 40, 4, 0.1, xp=np, seed=5, dtype="float32")[0]
+    centers = X[[0, 40, 80]].copy()
+    first = assign_host(X, row_norms_sq(X, xp=np), centers, rows=16, sums=True)
+    labels, code, totals, counts = first.labels.copy(), first.code.copy(), first.sums.copy(), first.counts.copy()
+    idx = np.array([3, 50, 51, 100])
+    labels[51] = (labels[51] + 1) % 3  # this one is on the wrong center: it moves back
+    code[51] = labels[51] * 16 + 51 % 16
+    wrong = labels[51]
+    n = host._move(X, idx, labels, code, np.ascontiguousarray(-2 * centers.T),
+                   np.einsum("ij,ij->i", centers, centers), rows=16, totals=totals, counts=counts)
+    assert n == 1
+    np.testing.assert_array_equal(labels, first.labels)
+    assert code[51] == first.labels[51] * 16 + 51 % 16
+    np.testing.assert_array_equal(counts - first.counts, np.bincount([first.labels[51]], minlength=3)
+                                  - np.bincount([wrong], minlength=3))
+    np.testing.assert_allclose(totals - first.sums, np.outer(counts - first.counts, X[51]), atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
-    monkeypatch.setattr(host._Moves, "LIMIT", 50)  # the moved points summed in several batches
+    monkeypatch.setattr(host, "MOVED_BATCH", 50)  # the moved points taken in several batches
     X = data.blobs(4, 750, 6, 0.2, xp=np, seed=3, dtype=dtype)[0]
     x_sq = row_norms_sq(X, xp=np)
     centers = X[[0, 1, 2, 3]].copy()
@@ -229,7 +251,7 @@ def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
     np.testing.assert_allclose(one[2], two[2], rtol=1e-12)
     # the update by moved points, split over the blocks, equals one thread's and a fresh sum
     moved_centers = centers * 0.5
-    previous = (one[0].copy(), one[2], one[3])
+    previous = one._replace(labels=one.labels.copy(), code=one.code.copy())
     two_moved = assign_host(X, x_sq, moved_centers, rows=300, sums=True, previous=previous, threads=2)
     fresh = assign_host(X, x_sq, moved_centers, rows=300, sums=True)
     assert two_moved[4] == np.count_nonzero(two_moved[0] != one[0]) > 0

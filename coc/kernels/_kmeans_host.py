@@ -6,19 +6,22 @@ faster twin of it, used by :mod:`coc.kernels.kmeans` when ``xp`` is NumPy. Per t
 1. one BLAS product of the tile with ``-2 C^T`` (the fast orientation for few centers),
    written (k, rows) while ``|c|^2`` is added, in a single pass, and its minimum over the k
    contiguous rows;
-2. the labels. On a first call, the one-hot where a row equals its minimum, and the label
+2. on a first call, the labels: the one-hot where a row equals its minimum, and the label
    as the one-hot's product with 0..k-1 (NumPy's ``argmin`` along a short axis costs tens of
-   nanoseconds a row); a row with a tie, rare, takes ``argmin``'s lowest index. Given the
-   last labels, a point keeps its label unless another center is strictly nearer: one
-   gather of the distance to its center, compared with the minimum, and ``argmin`` on the
-   rows that moved alone (after the first iterations a percent or two of them).
+   nanoseconds a row); a row with a tie, rare, takes ``argmin``'s lowest index. The cluster
+   sums (float64) are the one-hot's product with the tile;
+3. given the last call's :class:`Assignment`, only a test: a point keeps its label unless
+   another center is strictly nearer. Its distance to its own center is one gather from
+   the tile's distances, at the position the last call kept for it (``code``), compared
+   with the minimum, into a mask over the block.
 
-The cluster sums (float64): on a first call the one-hot's product with each tile; given the
-last sums, an update by the points that changed cluster alone, taken from each tile while it
-is in the cache and added by one product per batch (after the first iterations few points
-move, so that costs far less than summing every point again, and float64 keeps the updates
-free of drift). Each NumPy call has a fixed cost of microseconds, so the work per tile is
-kept to a few calls.
+After its tiles, each block relabels the points that moved (after the first iterations a
+percent or two of them) in batches of :data:`MOVED_BATCH`: it reads their rows again, takes
+their nearest center from a product of those rows with the centers, and updates the sums by
+one product of the change, +1 where a point came and -1 where it left (float64 keeps these
+updates free of drift). Each NumPy call has a fixed cost of microseconds, and on two threads
+the calls also take turns at the GIL, so this is done once a block rather than once a tile,
+and the work per tile is kept to five calls.
 
 Threads: as many as the BLAS may use (:func:`host_threads`; ``threadpoolctl`` limits are
 honoured), each over its own contiguous block of rows, the BLAS held to one thread meanwhile.
@@ -32,6 +35,7 @@ import contextlib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,11 +43,11 @@ import numpy as np
 #: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3) with the first threaded version
 #: of this module, per iteration at 1e6 x 32 against scikit-learn: 2 MiB tiles ran 0.8-0.9x
 #: on one thread and 0.7-0.8x on two, where 512 KiB tiles ran 0.7x and 0.5x; 4 and 8 MiB
-#: gained nothing clear.
+#: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), with the moved
+#: points relabelled once a block, 2 MiB still beat 0.5, 1 and 4 MiB on one and two threads.
 HOST_TILE_BYTES = 2**21
-#: A tile where more than one row in this many moved takes every row's label by the one-hot
-#: (a few fast passes) rather than ``argmin`` on the moved rows (tens of nanoseconds a row).
-MANY_MOVED = 8
+#: Moved points handled in one batch by a block (bounds the batch's copies: rows x dim).
+MOVED_BATCH = 8192
 #: X smaller than this (bytes) is assigned on one thread.
 PARALLEL_BYTES = 2**23
 
@@ -84,7 +88,37 @@ def host_threads(X):
         yield threads
 
 
-def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=True, threads=1):
+class Assignment(NamedTuple):
+    """What :func:`assign_host` found; given back to it as ``previous`` on the next call.
+
+    Attributes
+    ----------
+    labels : np.ndarray of int32
+        Nearest center of each point (half the bytes of int64 to read and write each
+        iteration; widened by the caller).
+    min_sq : np.ndarray of X's dtype
+        Squared distance to it (or, with ``squared=False``, the minimum of ``|c|^2 - 2 x.c``).
+    sums : np.ndarray of shape (k, dim), float64, or None
+        Cluster sums (with ``sums=True``).
+    counts : np.ndarray of shape (k,), int64, or None
+        Cluster sizes (with ``sums=True``).
+    n_moved : int
+        The points whose label changed (all of them on a first call).
+    code : np.ndarray of int32
+        Each point's position in its tile's (k, rows) distances at its label:
+        ``label * rows + row in the tile``. Valid for the same ``rows`` only.
+    """
+
+    labels: np.ndarray
+    min_sq: np.ndarray
+    sums: np.ndarray | None
+    counts: np.ndarray | None
+    n_moved: int
+    code: np.ndarray
+
+
+def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=True,
+                threads=1) -> Assignment:
     """Nearest center of each point, its squared distance and (optionally) the cluster sums.
 
     Parameters
@@ -101,113 +135,138 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     squared : bool
         Return the squared distances; without, the minima of ``|c|^2 - 2 x.c`` (``|x|^2``
         left out, a pass saved where only the labels and sums are wanted).
-    previous : tuple or None
-        The labels, sums and counts of the last call. Its labels are then updated in place
-        and returned: a point keeps its label unless another center is strictly nearer (on an
-        exact tie it keeps it, where a fresh call takes the lowest index), and the sums are
-        updated by the points that changed cluster.
+    previous : Assignment or None
+        The last call's result, with the same ``rows`` (and ``sums`` if this call has it).
+        Its labels and code are then updated in place and returned: a point keeps its label
+        unless another center is strictly nearer (on an exact tie it keeps it, where a fresh
+        call takes the lowest index), and the sums are updated by the points that changed
+        cluster.
     threads : int
         Blocks of rows run side by side (:func:`host_threads`).
 
     Returns
     -------
-    labels : np.ndarray of int32
-        (half the bytes of int64 to read and write each iteration; widened by the caller)
-    min_sq : np.ndarray of X's dtype
-    totals : np.ndarray of shape (k, dim), float64, or None
-    counts : np.ndarray of shape (k,), int64, or None
-    n_moved : int
-        The points whose label changed (all of them without ``previous``).
+    Assignment
     """
     n = X.shape[0]
     k = centers.shape[0]
     rows = min(rows, n)  # buffers no larger than X: small inputs are many calls of little work
     if previous is None:
-        labels = np.empty(n, dtype=np.int32)
+        labels, code = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
     else:
-        labels = previous[0]
+        labels, code = previous.labels, previous.code
     min_sq = np.empty(n, dtype=X.dtype)
-    block = _assign_block(X, x_sq if squared else None, centers, labels, min_sq, rows=rows,
-                          sums=sums, fresh=previous is None)
-    # blocks of whole tiles, one a thread (a tile more for the first blocks)
+    block = _assign_block(X, x_sq if squared else None, centers, labels, code, min_sq,
+                          rows=rows, sums=sums, fresh=previous is None)
+    # blocks of whole tiles, one a thread (a tile more for the first blocks); every tile
+    # starts at a multiple of ``rows``, so a point's row in its tile is its index mod rows
     per = rows * -(-n // (rows * threads))
     edges = [(start, min(start + per, n)) for start in range(0, n, per)]
     parts = list(_pool(threads, os.getpid()).map(block, edges)) if len(edges) > 1 else [block(edges[0])]
     n_moved = n if previous is None else sum(part[2] for part in parts)
     if not sums:
-        return labels, min_sq, None, None, n_moved
+        return Assignment(labels, min_sq, None, None, n_moved, code)
     totals = sum(part[0] for part in parts)
     if previous is None:
-        return labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved
-    counts = previous[2] + sum(part[1] for part in parts)
-    return labels, min_sq, previous[1] + totals, counts, n_moved
+        return Assignment(labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved, code)
+    counts = previous.counts + sum(part[1] for part in parts)
+    return Assignment(labels, min_sq, previous.sums + totals, counts, n_moved, code)
 
 
-def _assign_block(X, x_sq, centers, labels, min_sq, *, rows, sums, fresh):
+def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
     """The work of one thread, as a function of its (start, stop) rows.
 
-    It writes ``labels`` (afresh, or in place where a point moved) and ``min_sq`` (squared
-    distances, or without ``x_sq`` the minima of ``|c|^2 - 2 x.c``), and returns
-    the block's share of the sums: the float64 totals of its points (``fresh``) or their change
-    by its moved points, the change of the counts (None when ``fresh``), and how many moved.
+    It writes ``labels`` and ``code`` (afresh, or in place where a point moved) and
+    ``min_sq`` (squared distances, or without ``x_sq`` the minima of ``|c|^2 - 2 x.c``), and
+    returns the block's share of the sums: the float64 totals of its points (``fresh``) or
+    their change by its moved points, the change of the counts (None when ``fresh``), and how
+    many moved.
     """
     k, dim = centers.shape
     dt = X.dtype
     minus_2ct = np.ascontiguousarray(-2 * centers.T)
-    c_sq = np.einsum("ij,ij->i", centers, centers)[:, None]
+    c_sq = np.einsum("ij,ij->i", centers, centers)
     index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
 
     def run(edges):
         block_start, block_stop = edges
         products = np.empty((rows, k), dtype=dt)
         G_buf = np.empty((k, rows), dtype=dt)
-        equal_buf = np.empty((k, rows), dtype=bool)
-        onehot_buf = np.empty((k, rows), dtype=dt)
-        if not fresh:
-            # int32 positions in the (k, rows) tile: k * rows is far below 2**31
-            G_flat, flat, at_old = G_buf.reshape(-1), np.empty(rows, np.int32), np.empty(rows, dt)
-            nearer, full = np.empty(rows, dtype=bool), np.empty(rows, dtype=np.int32)
+        G_flat = G_buf.reshape(-1)
+        if fresh:
+            equal_buf = np.empty((k, rows), dtype=bool)
+            onehot_buf = np.empty((k, rows), dtype=dt)
             column = np.arange(rows, dtype=np.int32)
+        else:
+            at_old = np.empty(rows, dtype=dt)
+            nearer = np.empty(block_stop - block_start, dtype=bool)
         totals = np.zeros((k, dim)) if sums else None
-        counts = np.zeros(k, dtype=np.int64) if sums and not fresh else None
-        moves = _Moves(totals, counts)
         for start in range(block_start, block_stop, rows):
             stop = min(start + rows, block_stop)
             m = stop - start
             Xt = X[start:stop]
             G = G_buf[:, :m]
-            np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq, out=G)
-            best, lab = min_sq[start:stop], labels[start:stop]
+            np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq[:, None], out=G)
+            best = min_sq[start:stop]
             np.min(G, axis=0, out=best)
             if fresh:
+                lab = labels[start:stop]
                 onehot = onehot_buf[:, :m]
                 _labels_from_minimum(G, best, lab, onehot, equal_buf[:, :m], index_and_ones)
+                np.add(np.multiply(lab, rows, out=code[start:stop]), column[:m], out=code[start:stop])
                 if sums:
                     totals += onehot @ Xt
             else:
-                # the distance to the point's center against the minimum: only the rows where
-                # another center is strictly nearer need an argmin (after the first iterations,
-                # a percent or two of them)
-                np.multiply(lab, rows, out=flat[:m])
-                flat[:m] += column[:m]
-                np.take(G_flat, flat[:m], out=at_old[:m])
-                rows_moved = np.flatnonzero(np.greater(at_old[:m], best, out=nearer[:m]))
-                if rows_moved.size:
-                    if rows_moved.size * MANY_MOVED > m:  # early on: all labels, then the moved
-                        _labels_from_minimum(G, best, full[:m], onehot_buf[:, :m], equal_buf[:, :m],
-                                             index_and_ones)
-                        to = full[rows_moved]
-                    else:  # argmin along the short axis: slow a row, but on few rows
-                        to = np.argmin(G[:, rows_moved], axis=0)
-                    moves.add(to, lab[rows_moved], np.take(Xt, rows_moved, axis=0))
-                    lab[rows_moved] = to
+                # the distance to the point's center against the minimum: only where another
+                # center is strictly nearer did the point move ("clip": the codes are valid,
+                # and NumPy buffers ``out`` in the default mode)
+                np.take(G_flat, code[start:stop], out=at_old[:m], mode="clip")
+                np.greater(at_old[:m], best, out=nearer[start - block_start:stop - block_start])
             if x_sq is not None:  # |x|^2, the same for every center: added to the minimum only
                 best += x_sq[start:stop]
                 np.maximum(best, 0, out=best)
-        moves.flush()
-        return totals, counts, moves.n
+        if fresh:
+            return totals, None, block_stop - block_start
+        counts = np.zeros(k, dtype=np.int64) if sums else None
+        moved = np.flatnonzero(nearer)
+        moved += block_start
+        n_moved = 0
+        for first in range(0, moved.size, MOVED_BATCH):
+            n_moved += _move(X, moved[first:first + MOVED_BATCH], labels, code, minus_2ct, c_sq,
+                             rows=rows, totals=totals, counts=counts)
+        return totals, counts, n_moved
 
     return run
+
+
+def _move(X, idx, labels, code, minus_2ct, c_sq, *, rows, totals, counts):
+    """Relabel the points ``idx`` that have a strictly nearer center; update the sums.
+
+    Their nearest centers come from a product of their rows alone. A point found nearest its
+    own center again (the rows' product can round apart from the tile's by an ulp) stays.
+    Returns how many moved.
+    """
+    points = np.take(X, idx, axis=0)
+    D = points @ minus_2ct
+    D += c_sq
+    to = np.argmin(D, axis=1).astype(np.int32)
+    came = labels[idx]
+    stays = to == came
+    if stays.any():
+        keep = ~stays
+        idx, to, came, points = idx[keep], to[keep], came[keep], points[keep]
+    labels[idx] = to
+    code[idx] = to * rows + idx % rows
+    if totals is not None:
+        k = totals.shape[0]
+        delta = np.zeros((k, idx.size), dtype=points.dtype)  # +1 where a point came, -1 where it left
+        cols = np.arange(idx.size)
+        delta[to, cols] = 1
+        delta[came, cols] -= 1
+        totals += delta @ points
+        counts += np.bincount(to, minlength=k)
+        counts -= np.bincount(came, minlength=k)
+    return idx.size
 
 
 def _labels_from_minimum(G, best, lab, onehot, equal, index_and_ones):
@@ -219,45 +278,3 @@ def _labels_from_minimum(G, best, lab, onehot, equal, index_and_ones):
     if lab_and_hits[1].sum() > lab.shape[0]:  # every row hits its minimum once, but for ties
         lab[...] = np.argmin(G, axis=0)  # argmin's choice, and its one-hot
         np.copyto(onehot, index_and_ones[0][:, None] == lab)
-
-
-class _Moves:
-    """The points of one block that changed cluster, added to the sums a batch at a time.
-
-    Each tile hands over its moved rows while they are still in the cache (gathered later,
-    from memory, they would cost a cache miss each); a batch is added to ``totals`` and
-    ``counts`` by one product once it holds :attr:`LIMIT` rows (a tile with that many moves
-    makes a batch of its own, not copied again), and at the end. Without ``totals``, the
-    moves are only counted.
-    """
-
-    LIMIT = 4096
-
-    def __init__(self, totals, counts):
-        self.totals, self.counts = totals, counts
-        self.batch, self.held, self.n = [], 0, 0
-
-    def add(self, to, came, points):
-        """Points that moved from clusters ``came`` to ``to``."""
-        self.n += to.size
-        if self.totals is None:
-            return
-        self.batch.append((to, came, points))
-        self.held += to.size
-        if self.held >= self.LIMIT:
-            self.flush()
-
-    def flush(self):
-        if not self.batch:
-            return
-        to, came, points = (parts[0] if len(parts) == 1 else np.concatenate(parts)
-                            for parts in zip(*self.batch))
-        self.batch, self.held = [], 0
-        k = self.totals.shape[0]
-        delta = np.zeros((k, to.size), dtype=points.dtype)  # +1 where a point came, -1 where it left
-        cols = np.arange(to.size)
-        delta[to, cols] = 1
-        delta[came, cols] -= 1
-        self.totals += delta @ points
-        self.counts += np.bincount(to, minlength=k)
-        self.counts -= np.bincount(came, minlength=k)

@@ -132,18 +132,17 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
     # always runs (a no-op without empties) to avoid a sync, and the sums are one product.
     host = host_rows is not None
     labels_old = None if host else xp.full(X.shape[0], -1, dtype=xp.int64)  # differs from all
-    previous = None  # host: the last labels and their float64 cluster sums, updated by moves
+    previous = None  # host: the last Assignment (labels, float64 sums), updated by moves
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if host:
-            labels, min_g, sums, counts, n_moved = assign_host(
-                X, x_sq, centers, rows=host_rows, sums=True, previous=previous, squared=False,
-                threads=threads,
-            )
-            previous = (labels, sums, counts)  # its labels are updated in place next time
+            step = assign_host(X, x_sq, centers, rows=host_rows, sums=True, previous=previous,
+                               squared=False, threads=threads)
+            previous = step  # its labels and codes are updated in place next time
+            sums, counts, n_moved = step.sums, step.counts, step.n_moved
             if not counts.all():
-                min_sq = np.maximum(min_g + x_sq, 0)  # |x|^2 left out by the assignment
-                sums, counts = _relocate_empty(X, labels, min_sq, sums, counts, xp=xp)
+                min_sq = np.maximum(step.min_sq + x_sq, 0)  # |x|^2 left out by the assignment
+                sums, counts = _relocate_empty(X, step.labels, min_sq, sums, counts, xp=xp)
                 previous = None  # the moved points' labels are stale: sum afresh next time
         else:
             labels, min_sq, sums, counts = _assign(X, x_sq, centers, xp=xp, tile=tile, sums=True)
@@ -163,9 +162,8 @@ def _lloyd(X, x_sq, centers, *, xp, max_iter, tol, tile, host_rows=None, threads
             if changed == 0 or shift <= tol:
                 break
     if host:
-        labels, min_sq, _, _, _ = assign_host(X, x_sq, centers, rows=host_rows, previous=previous,
-                                              threads=threads)
-        labels = labels.astype(np.int64)
+        final = assign_host(X, x_sq, centers, rows=host_rows, previous=previous, threads=threads)
+        labels, min_sq = final.labels.astype(np.int64), final.min_sq
     else:
         labels, min_sq, _, _ = _assign(X, x_sq, centers, xp=xp, tile=tile)
     return labels, float(min_sq.sum(dtype=xp.float64)), n_iter, centers
