@@ -8,7 +8,9 @@ iteration are timed alternately, ``--rounds`` times each; the time per iteration
 difference of their medians over the difference of their iteration counts, so seeding, input
 checks and copies cancel. scikit-learn stops when the labels stop changing (even with
 ``tol=0``), so its iteration count is read from ``n_iter_``; coc runs with ``tol=None``.
-The ratio printed is scikit-learn's time over coc's (above 1: coc is faster).
+The ratio printed is scikit-learn's time over coc's (above 1: coc is faster). Each line also
+carries the machine (CPU model, cores, caches), coc's commit and the time it was taken: two
+VMs of the same model name can differ in their caches, and with them in these ratios.
 
 ``product_ms`` is a floor of coc's path: one iteration's BLAS products alone (each of coc's
 row tiles times ``-2 C^T``, in coc's tiles and thread blocks), timed in the same rounds. The
@@ -28,10 +30,11 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from coc import data
+from coc.envinfo import cpu_info, git_commit
 from coc.kernels._common import tile_rows
 from coc.kernels._kmeans_host import host_threads, tile_rows_host
 from coc.kernels.kmeans import kmeans
-from coc.timing import time_call
+from coc.timing import time_call, timestamp
 
 
 def products_only(X, centers, pool):
@@ -94,13 +97,15 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dtype", default="float32")
     args = p.parse_args(argv)
+    machine = {"cpu": cpu_info(), "git_commit": git_commit(), "created_at": timestamp()}
     with threadpool_limits(limits=args.threads):
         for n in args.n:
             r = per_iteration(n, args.dim, args.k, iters=args.iters, rounds=args.rounds, dtype=args.dtype)
             print(json.dumps({"n": n, "dim": args.dim, "k": args.k, "threads": args.threads,
                               "coc_ms": round(r["coc"] * 1e3, 3), "sklearn_ms": round(r["sklearn"] * 1e3, 3),
                               "product_ms": round(r["products"] * 1e3, 3),
-                              "sklearn_n_iter": r["sklearn_n_iter"], "ratio": round(r["ratio"], 3)}),
+                              "sklearn_n_iter": r["sklearn_n_iter"], "ratio": round(r["ratio"], 3),
+                              **machine}),
                   flush=True)
 
 

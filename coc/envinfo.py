@@ -29,7 +29,7 @@ def collect_env() -> dict:
     -------
     dict
         Keys ``created_at``, ``host``, ``platform``, ``python``, ``cpu`` (``model``,
-        ``physical_cores``, ``logical_cores``, ``memory_bytes``), ``blas`` (threadpoolctl's
+        ``physical_cores``, ``logical_cores``, ``memory_bytes``, ``caches``), ``blas`` (threadpoolctl's
         view: library, version, threading layer, threads), ``gpu`` (``name``,
         ``driver_version``, ``cuda_runtime_version``, ``memory_bytes``, or null with
         ``gpu_reason``), ``packages`` (name -> version, installed ones only), ``git_commit``.
@@ -69,7 +69,23 @@ def cpu_info() -> dict:
         memory = int(psutil.virtual_memory().total)
     except ImportError:  # pragma: no cover - psutil is a dependency
         logical = os.cpu_count()
-    return {"model": model, "physical_cores": physical, "logical_cores": logical, "memory_bytes": memory}
+    return {"model": model, "physical_cores": physical, "logical_cores": logical,
+            "memory_bytes": memory, "caches": _caches()}
+
+
+def _caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> dict:
+    """The first core's data caches by level (``{"L1d": "48K", "L2": "1024K", ...}``) where
+    Linux says them (else empty); a CPU model name alone does not tell two machines' caches
+    apart, and the KMeans tiles are sized to them."""
+    caches = {}
+    for index in sorted(root.glob("index*")):
+        try:
+            level, kind, size = ((index / f).read_text().strip() for f in ("level", "type", "size"))
+        except OSError:
+            continue
+        if kind != "Instruction":
+            caches[f"L{level}" + ("d" if kind == "Data" else "")] = size
+    return caches
 
 
 def blas_info() -> list:
