@@ -216,30 +216,32 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)
 
 
-def test_host_move_keeps_points_whose_own_center_is_nearest():
-    # a point flagged by the tile test but found nearest its own center by the rows' product
-    # (the two products can round an ulp apart) stays, and the sums do not change
+def test_host_update_relabels_the_moved_and_keeps_points_found_at_home():
+    # a previous call's state, forged: point 51 carries a wrong label (and the sums follow
+    # it), point 3 the right label but a code that points at another center, as when the
+    # tile's product and the moved rows' product round apart. 51 moves back; 3 stays, is not
+    # counted, and its code is repaired.
     X = data.blobs(3, 40, 4, 0.1, xp=np, seed=5, dtype="float32")[0]
+    x_sq = row_norms_sq(X, xp=np)
     centers = X[[0, 40, 80]].copy()
-    first = assign_host(X, row_norms_sq(X, xp=np), centers, rows=16, sums=True)
-    labels, code, totals, counts = first.labels.copy(), first.code.copy(), first.sums.copy(), first.counts.copy()
-    idx = np.array([3, 50, 51, 100])
-    labels[51] = (labels[51] + 1) % 3  # this one is on the wrong center: it moves back
-    code[51] = labels[51] * 16 + 51 % 16
-    wrong = labels[51]
-    n = host._move(X, idx, labels, code, np.ascontiguousarray(-2 * centers.T),
-                   np.einsum("ij,ij->i", centers, centers), rows=16, totals=totals, counts=counts)
-    assert n == 1
-    np.testing.assert_array_equal(labels, first.labels)
-    assert code[51] == first.labels[51] * 16 + 51 % 16
-    np.testing.assert_array_equal(counts - first.counts, np.bincount([first.labels[51]], minlength=3)
-                                  - np.bincount([wrong], minlength=3))
-    np.testing.assert_allclose(totals - first.sums, np.outer(counts - first.counts, X[51]), atol=1e-5)
+    rows = 16
+    first = assign_host(X, x_sq, centers, rows=rows, sums=True)
+    labels, code = first.labels.copy(), first.code.copy()
+    labels[51] = (labels[51] + 1) % 3
+    code[51] = labels[51] * rows + 51 % rows
+    code[3] = (labels[3] + 1) % 3 * rows + 3 % rows
+    sums = np.array([X[labels == j].sum(axis=0, dtype=np.float64) for j in range(3)])
+    forged = first._replace(labels=labels, code=code, sums=sums, counts=np.bincount(labels, minlength=3))
+    again = assign_host(X, x_sq, centers, rows=rows, sums=True, previous=forged)
+    assert again.n_moved == 1
+    np.testing.assert_array_equal(again.labels, first.labels)
+    np.testing.assert_array_equal(again.code, first.code)
+    np.testing.assert_array_equal(again.counts, first.counts)
+    np.testing.assert_allclose(again.sums, first.sums, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
-    monkeypatch.setattr(host, "MOVED_BATCH", 50)  # the moved points taken in several batches
+def test_host_assignment_on_two_threads_matches_one(dtype):
     X = data.blobs(4, 750, 6, 0.2, xp=np, seed=3, dtype=dtype)[0]
     x_sq = row_norms_sq(X, xp=np)
     centers = X[[0, 1, 2, 3]].copy()
@@ -254,7 +256,7 @@ def test_host_assignment_on_two_threads_matches_one(monkeypatch, dtype):
     previous = one._replace(labels=one.labels.copy(), code=one.code.copy())
     two_moved = assign_host(X, x_sq, moved_centers, rows=300, sums=True, previous=previous, threads=2)
     fresh = assign_host(X, x_sq, moved_centers, rows=300, sums=True)
-    assert two_moved[4] == np.count_nonzero(two_moved[0] != one[0]) > 0
+    assert two_moved[4] == np.count_nonzero(two_moved[0] != one[0]) > 2 * 2 * 300  # batches
     np.testing.assert_array_equal(two_moved[0], fresh[0])
     np.testing.assert_array_equal(two_moved[3], fresh[3])
     np.testing.assert_allclose(two_moved[2], fresh[2], rtol=1e-5, atol=1e-6)

@@ -16,12 +16,12 @@ faster twin of it, used by :mod:`coc.kernels.kmeans` when ``xp`` is NumPy. Per t
    with the minimum, into a mask over the block.
 
 After its tiles, each block relabels the points that moved (after the first iterations a
-percent or two of them) in batches of :data:`MOVED_BATCH`: it reads their rows again, takes
-their nearest center from a product of those rows with the centers, and updates the sums by
-one product of the change, +1 where a point came and -1 where it left (float64 keeps these
-updates free of drift). Each NumPy call has a fixed cost of microseconds, and on two threads
-the calls also take turns at the GIL, so this is done once a block rather than once a tile,
-and the work per tile is kept to five calls.
+percent or two of them) a tile's worth at a time: it reads their rows again, labels them as
+a first call labels a tile, and updates the sums by one product of the change, +1 where a
+point came and -1 where it left (float64 keeps these updates free of drift). Each NumPy call
+has a fixed cost of microseconds, and on two threads the calls also take turns at the GIL,
+so this is done once a block rather than once a tile, and the work per tile is kept to five
+calls.
 
 Threads: as many as the BLAS may use (:func:`host_threads`; ``threadpoolctl`` limits are
 honoured), each over its own contiguous block of rows, the BLAS held to one thread meanwhile.
@@ -46,8 +46,6 @@ import numpy as np
 #: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), with the moved
 #: points relabelled once a block, 2 MiB still beat 0.5, 1 and 4 MiB on one and two threads.
 HOST_TILE_BYTES = 2**21
-#: Moved points handled in one batch by a block (bounds the batch's copies: rows x dim).
-MOVED_BATCH = 8192
 #: X smaller than this (bytes) is assigned on one thread.
 PARALLEL_BYTES = 2**23
 
@@ -187,35 +185,46 @@ def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
     minus_2ct = np.ascontiguousarray(-2 * centers.T)
     c_sq = np.einsum("ij,ij->i", centers, centers)
     index_and_ones = np.stack([np.arange(k, dtype=dt), np.ones(k, dtype=dt)])
+    center_index = np.arange(k, dtype=np.int32)[:, None]
 
     def run(edges):
         block_start, block_stop = edges
         products = np.empty((rows, k), dtype=dt)
         G_buf = np.empty((k, rows), dtype=dt)
-        G_flat = G_buf.reshape(-1)
+        equal_buf = np.empty((k, rows), dtype=bool)
+        onehot_buf = np.empty((k, rows), dtype=dt)
+
+        def distances(points, best):
+            """The (k, m) ``|c|^2 - 2 x.c`` of the rows ``points``; their minimum into ``best``."""
+            m = points.shape[0]
+            G = G_buf[:, :m]
+            np.add(np.matmul(points, minus_2ct, out=products[:m]).T, c_sq[:, None], out=G)
+            np.min(G, axis=0, out=best)
+            return G
+
+        def label(G, best, lab):
+            """Each column's label into ``lab``; returns their one-hot (k, m)."""
+            m = G.shape[1]
+            _labels_from_minimum(G, best, lab, onehot_buf[:, :m], equal_buf[:, :m], index_and_ones)
+            return onehot_buf[:, :m]
+
+        totals = np.zeros((k, dim)) if sums else None
         if fresh:
-            equal_buf = np.empty((k, rows), dtype=bool)
-            onehot_buf = np.empty((k, rows), dtype=dt)
             column = np.arange(rows, dtype=np.int32)
         else:
-            at_old = np.empty(rows, dtype=dt)
+            G_flat, at_old = G_buf.reshape(-1), np.empty(rows, dtype=dt)
             nearer = np.empty(block_stop - block_start, dtype=bool)
-        totals = np.zeros((k, dim)) if sums else None
         for start in range(block_start, block_stop, rows):
             stop = min(start + rows, block_stop)
             m = stop - start
-            Xt = X[start:stop]
-            G = G_buf[:, :m]
-            np.add(np.matmul(Xt, minus_2ct, out=products[:m]).T, c_sq[:, None], out=G)
             best = min_sq[start:stop]
-            np.min(G, axis=0, out=best)
+            G = distances(X[start:stop], best)
             if fresh:
                 lab = labels[start:stop]
-                onehot = onehot_buf[:, :m]
-                _labels_from_minimum(G, best, lab, onehot, equal_buf[:, :m], index_and_ones)
+                onehot = label(G, best, lab)
                 np.add(np.multiply(lab, rows, out=code[start:stop]), column[:m], out=code[start:stop])
                 if sums:
-                    totals += onehot @ Xt
+                    totals += onehot @ X[start:stop]
             else:
                 # the distance to the point's center against the minimum: only where another
                 # center is strictly nearer did the point move ("clip": the codes are valid,
@@ -227,46 +236,32 @@ def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
                 np.maximum(best, 0, out=best)
         if fresh:
             return totals, None, block_stop - block_start
+        # the moved points, a tile's worth at a time: their rows read again, labelled as a
+        # tile's are, and the sums changed by one product (+1 where a point came, -1 where it
+        # left). A point found nearest its own center again (its rows' product can round an
+        # ulp apart from its tile's) stays and is not counted.
         counts = np.zeros(k, dtype=np.int64) if sums else None
         moved = np.flatnonzero(nearer)
         moved += block_start
         n_moved = 0
-        for first in range(0, moved.size, MOVED_BATCH):
-            n_moved += _move(X, moved[first:first + MOVED_BATCH], labels, code, minus_2ct, c_sq,
-                             rows=rows, totals=totals, counts=counts)
+        best, to = np.empty(rows, dtype=dt), np.empty(rows, dtype=np.int32)
+        for first in range(0, moved.size, rows):
+            idx = moved[first:first + rows]
+            m = idx.size
+            points = np.take(X, idx, axis=0)
+            onehot = label(distances(points, best[:m]), best[:m], to[:m])
+            came = labels[idx]
+            n_moved += m - np.count_nonzero(to[:m] == came)
+            labels[idx] = to[:m]
+            code[idx] = to[:m] * rows + idx % rows
+            if sums:
+                onehot -= np.equal(center_index, came)
+                totals += onehot @ points
+                counts += np.bincount(to[:m], minlength=k)
+                counts -= np.bincount(came, minlength=k)
         return totals, counts, n_moved
 
     return run
-
-
-def _move(X, idx, labels, code, minus_2ct, c_sq, *, rows, totals, counts):
-    """Relabel the points ``idx`` that have a strictly nearer center; update the sums.
-
-    Their nearest centers come from a product of their rows alone. A point found nearest its
-    own center again (the rows' product can round apart from the tile's by an ulp) stays.
-    Returns how many moved.
-    """
-    points = np.take(X, idx, axis=0)
-    D = points @ minus_2ct
-    D += c_sq
-    to = np.argmin(D, axis=1).astype(np.int32)
-    came = labels[idx]
-    stays = to == came
-    if stays.any():
-        keep = ~stays
-        idx, to, came, points = idx[keep], to[keep], came[keep], points[keep]
-    labels[idx] = to
-    code[idx] = to * rows + idx % rows
-    if totals is not None:
-        k = totals.shape[0]
-        delta = np.zeros((k, idx.size), dtype=points.dtype)  # +1 where a point came, -1 where it left
-        cols = np.arange(idx.size)
-        delta[to, cols] = 1
-        delta[came, cols] -= 1
-        totals += delta @ points
-        counts += np.bincount(to, minlength=k)
-        counts -= np.bincount(came, minlength=k)
-    return idx.size
 
 
 def _labels_from_minimum(G, best, lab, onehot, equal, index_and_ones):
