@@ -43,8 +43,8 @@ import numpy as np
 #: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3) with the first threaded version
 #: of this module, per iteration at 1e6 x 32 against scikit-learn: 2 MiB tiles ran 0.8-0.9x
 #: on one thread and 0.7-0.8x on two, where 512 KiB tiles ran 0.7x and 0.5x; 4 and 8 MiB
-#: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), with the moved
-#: points relabelled once a block, 2 MiB still beat 0.5, 1 and 4 MiB on one and two threads.
+#: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), 2 MiB still beat
+#: 0.5, 1 and 4 MiB on one and two threads (steady iterations of commit 3e061c5's kernel).
 HOST_TILE_BYTES = 2**21
 #: X smaller than this (bytes) is assigned on one thread.
 PARALLEL_BYTES = 2**23
