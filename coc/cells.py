@@ -34,10 +34,10 @@ from typing import Optional
 
 import numpy as np
 
+from coc.backends.base import OPS
 from coc.kernels.silhouette_dask import silhouette_score_dask
 from coc.validation import check_X
 
-OPS = ("generate", "kmeans", "silhouette", "tsne")
 #: Ops a sweep can name (``--ops``) but no profile runs by default.
 EXTRA_OPS = ("silhouette-dask",)
 ALL_OPS = OPS + EXTRA_OPS

@@ -28,7 +28,7 @@ import sys
 from coc._io import atomic_write_text, check_outputs_writable, same_file
 from coc.cells import row_key
 from coc.gate import gate
-from coc.records import RESULTS_FILE, load_results
+from coc.records import ENV_FILE, RESULTS_FILE, SCALING_FILE, TABLE_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
 
@@ -55,7 +55,9 @@ def main(args) -> int:
     if args.fail_above is not None and not args.fail_above > 0:
         raise CocError(f"--fail-above must be a ratio > 0, got {args.fail_above}")
     if args.out:
-        check_outputs_writable([args.out], inputs=[_results_file(args.a), _results_file(args.b)])
+        inputs = [_results_file(args.a), _results_file(args.b)]
+        check_outputs_writable([args.out], inputs=inputs)
+        _refuse_run_files(args.out, inputs)
     a, label_a = load_results(args.a)
     b, label_b = load_results(args.b)
     title = None
@@ -93,6 +95,16 @@ def main(args) -> int:
 def _results_file(path):
     """The file a run is read from: a folder's results.jsonl, or the file given."""
     return os.path.join(path, RESULTS_FILE) if os.path.isdir(path) else path
+
+
+def _refuse_run_files(out, inputs):
+    """Refuse an ``--out`` that would replace a file a sweep keeps beside an input's
+    results.jsonl (its env.json overwritten, the next ``coc sweep`` there could not resume)."""
+    name, folder = os.path.basename(out), os.path.dirname(out) or "."
+    if name in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE) and any(
+            os.path.basename(i) == RESULTS_FILE and same_file(folder, os.path.dirname(i) or ".")
+            for i in inputs):
+        raise CocError(f"--out {out}: {name} belongs to the sweep in {folder}; choose another --out")
 
 
 def _same_run(a, b) -> bool:

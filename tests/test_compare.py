@@ -210,6 +210,16 @@ def test_out_may_not_overwrite_an_input(tmp_path, capsys, monkeypatch):
     assert {p: p.read_bytes() for p in before} == before
     assert main(["compare", "a", "b", "--out", "a/table-vs-b.md"]) == 0  # beside it is fine
     assert "| kmeans |" in (a / "table-vs-b.md").read_text()
+    # nor a file the sweep keeps beside it, by any name of the folder (an env.json overwritten
+    # stopped the next sweep there from resuming)
+    (a / "env.json").write_text("{}")
+    capsys.readouterr()
+    for out in ("a/env.json", "b/../a/table.md", str(b / "scaling.png"), "a/./env.json"):
+        assert main(["compare", "a", "b", "--out", out]) == 2, out
+        err = capsys.readouterr().err
+        assert err.startswith(f"coc: error: --out {out}: ") and "belongs to the sweep" in err, err
+    assert (a / "env.json").read_text() == "{}" and not (a / "table.md").exists()
+    assert main(["compare", "a", "bench.json", "--out", "table.md"]) == 0  # no sweep in "."
 
 
 def test_out_is_written_before_a_reader_closes_stdout(tmp_path):

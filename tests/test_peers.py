@@ -79,3 +79,10 @@ def test_commands_refuse_a_peer_before_any_work(tmp_path, capsys, name, command)
     assert "it is a peer for coc sweep" in err and not (tmp_path / "out").exists()
     with pytest.raises(coc.CocError, match="cannot run this"):
         coc.analyze(np.random.default_rng(0).random((50, 3)), backend=name)
+
+
+def test_get_backend_refuses_an_op_it_does_not_know():
+    # a misspelt op would otherwise pass the peer check silently and fail late
+    with pytest.raises(ValueError, match="no op 'kmean'"):
+        coc.get_backend("faiss", ops=("kmean",))
+    assert coc.get_backend("sklearn", ops=("generate", "kmeans", "silhouette", "tsne")).name == "sklearn"

@@ -23,7 +23,7 @@ import importlib
 
 import numpy as np
 
-from coc.backends.base import KMEANS_DEFAULTS, METRICS, TSNE_DEFAULTS, Backend
+from coc.backends.base import KMEANS_DEFAULTS, METRICS, OPS, TSNE_DEFAULTS, Backend
 from coc.backends.kernels import CupyBackend, NumpyBackend
 from coc.backends.peers import FaissBackend, OpenTSNEBackend, faiss_status, opentsne_status
 from coc.backends.rapids import CumlBackend
@@ -133,7 +133,12 @@ def get_backend(name: str = "sklearn", *, ops=()) -> Backend:
     CocError
         For an unknown name (listing the valid ones), a backend that cannot run on this
         machine (saying why: no CuPy, no CUDA device, no cuML), or one that lacks an op.
+    ValueError
+        For an op that is none of :data:`coc.backends.base.OPS` (a caller's bug).
     """
+    unknown = sorted(set(ops) - set(OPS))
+    if unknown:  # coc's own callers name only these: a wrong name is a bug, not a user's error
+        raise ValueError(f"get_backend: no op {unknown[0]!r}; the ops are {', '.join(OPS)}")
     canonical = resolve_name(name)
     cls, status = _REGISTRY[canonical]
     lacking = [op for op in ops if op in cls.missing_ops]

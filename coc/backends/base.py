@@ -33,6 +33,10 @@ TSNE_METHODS = ("auto", "exact", "fft", "barnes_hut")
 TSNE_INITS = ("pca", "random")
 
 
+#: The four operations every coc backend runs (a peer backend, some of them).
+OPS = ("generate", "kmeans", "silhouette", "tsne")
+
+
 class Backend:
     """One engine for generation, KMeans, silhouette and t-SNE.
 
