@@ -28,7 +28,7 @@ import sys
 from coc._io import atomic_write_text, check_outputs_writable, same_file
 from coc.cells import row_key
 from coc.gate import gate
-from coc.records import ENV_FILE, RESULTS_FILE, SCALING_FILE, TABLE_FILE, load_results
+from coc.records import ENV_FILE, LOCK_FILE, RESULTS_FILE, SCALING_FILE, TABLE_FILE, load_results
 from coc.report import BASELINE, OP_ORDER, backend_order, format_seconds
 from coc.validation import CocError
 
@@ -99,11 +99,12 @@ def _results_file(path):
 
 def _refuse_run_files(out, inputs):
     """Refuse an ``--out`` that would replace a file a sweep keeps beside an input's
-    results.jsonl (its env.json overwritten, the next ``coc sweep`` there could not resume)."""
+    results.jsonl (its env.json overwritten, the next ``coc sweep`` there could not resume;
+    its lock replaced, a running sweep would lose it). Inputs are followed through links."""
     name, folder = os.path.basename(out), os.path.dirname(out) or "."
-    if name in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE) and any(
-            os.path.basename(i) == RESULTS_FILE and same_file(folder, os.path.dirname(i) or ".")
-            for i in inputs):
+    if name in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE, LOCK_FILE) and any(
+            os.path.basename(real) == RESULTS_FILE and same_file(folder, os.path.dirname(real))
+            for real in map(os.path.realpath, inputs)):
         raise CocError(f"--out {out}: {name} belongs to the sweep in {folder}; choose another --out")
 
 

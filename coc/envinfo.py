@@ -76,7 +76,7 @@ def cpu_info() -> dict:
 def _caches(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> dict:
     """The first core's data caches by level (``{"L1d": "48K", "L2": "1024K", ...}``) where
     Linux says them (else empty); a CPU model name alone does not tell two machines' caches
-    apart, and the KMeans tiles are sized to them."""
+    apart, and the NumPy KMeans's speed depends on them (its tile size was measured on them)."""
     caches = {}
     for index in sorted(root.glob("index*")):
         try:

@@ -26,6 +26,8 @@ RESULTS_FILE = "results.jsonl"
 ENV_FILE = "env.json"
 TABLE_FILE = "table.md"
 SCALING_FILE = "scaling.png"
+#: The lock file a running sweep holds in its result folder.
+LOCK_FILE = ".lock"
 
 
 @dataclass

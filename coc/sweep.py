@@ -32,6 +32,7 @@ from coc.envinfo import collect_env, machine_tag
 from coc.profiles import DEFAULT_PROFILE, DTYPES, PROFILES, get_profile, make_cells
 from coc.records import (
     ENV_FILE,
+    LOCK_FILE,
     RESULTS_FILE,
     SCALING_FILE,
     TABLE_FILE,
@@ -46,10 +47,6 @@ from coc.report import write_report
 from coc.runner import run_cell
 from coc.timing import harness_overhead
 from coc.validation import CocError
-
-#: The lock file a running sweep holds in its result folder.
-LOCK_FILE = ".lock"
-
 
 def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
               retry_failed: bool = False, env: Optional[dict] = None, client=None) -> list:

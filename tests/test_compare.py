@@ -214,8 +214,12 @@ def test_out_may_not_overwrite_an_input(tmp_path, capsys, monkeypatch):
     # stopped the next sweep there from resuming)
     (a / "env.json").write_text("{}")
     capsys.readouterr()
-    for out in ("a/env.json", "b/../a/table.md", str(b / "scaling.png"), "a/./env.json"):
-        assert main(["compare", "a", "b", "--out", out]) == 2, out
+    (tmp_path / "run.jsonl").symlink_to(a / "results.jsonl")  # an input by another name
+    for argv in (["a", "b", "--out", "a/env.json"], ["a", "b", "--out", "b/../a/table.md"],
+                 ["a", "b", "--out", str(b / "scaling.png")], ["a", "b", "--out", "a/./env.json"],
+                 ["run.jsonl", "b", "--out", "a/env.json"], ["a", "b", "--out", "b/.lock"]):
+        out = argv[-1]
+        assert main(["compare", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith(f"coc: error: --out {out}: ") and "belongs to the sweep" in err, err
     assert (a / "env.json").read_text() == "{}" and not (a / "table.md").exists()

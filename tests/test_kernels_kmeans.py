@@ -214,6 +214,20 @@ def test_host_assignment_matches_argmin_with_ties_and_tiles(dtype):
     np.testing.assert_array_equal(moved[0], fresh[0])
     np.testing.assert_array_equal(moved[3], fresh[3])
     np.testing.assert_allclose(moved[2], fresh[2], rtol=1e-5, atol=1e-6)
+    # on an exact tie a point keeps its center, even the higher index: the points of center 1,
+    # moved to its twin 2 in a forged state, stay there
+    twin = fresh.labels == 1
+    assert twin.any()
+    labels = fresh.labels.copy()
+    labels[twin] = 2
+    code = fresh.code.copy()
+    code[twin] += 300  # one center further in the (k, rows) distances
+    sums = np.array([X[labels == j].sum(axis=0, dtype=np.float64) for j in range(4)])
+    forged = fresh._replace(labels=labels, code=code, sums=sums, counts=np.bincount(labels, minlength=4))
+    kept = assign_host(X, x_sq, centers + 0.05, rows=300, sums=True, previous=forged)
+    assert kept.n_moved == 0 and (kept.labels[twin] == 2).all()
+    with pytest.raises(ValueError, match="tiled in 300 rows, this call in 200"):
+        assign_host(X, x_sq, centers, rows=200, previous=kept)
 
 
 def test_host_update_relabels_the_moved_and_keeps_points_found_at_home():

@@ -18,10 +18,10 @@ faster twin of it, used by :mod:`coc.kernels.kmeans` when ``xp`` is NumPy. Per t
 After its tiles, each block relabels the points that moved (after the first iterations a
 percent or two of them) a tile's worth at a time: it reads their rows again, labels them as
 a first call labels a tile, and updates the sums by one product of the change, +1 where a
-point came and -1 where it left (float64 keeps these updates free of drift). Each NumPy call
-has a fixed cost of microseconds, and on two threads the calls also take turns at the GIL,
-so this is done once a block rather than once a tile, and the work per tile is kept to five
-calls.
+point came and -1 where it left (the products in X's dtype, added into float64 sums). Each
+NumPy call has a fixed cost of microseconds, and on two threads the calls also take turns at
+the GIL, so this is done once a block rather than once a tile, and the work per tile is kept
+to five calls (seven where the squared distances are asked for).
 
 Threads: as many as the BLAS may use (:func:`host_threads`; ``threadpoolctl`` limits are
 honoured), each over its own contiguous block of rows, the BLAS held to one thread meanwhile.
@@ -43,8 +43,9 @@ import numpy as np
 #: (bench/kmeans_cpu.py, 512 KiB of L2 a core, 32 MiB of L3) with the first threaded version
 #: of this module, per iteration at 1e6 x 32 against scikit-learn: 2 MiB tiles ran 0.8-0.9x
 #: on one thread and 0.7-0.8x on two, where 512 KiB tiles ran 0.7x and 0.5x; 4 and 8 MiB
-#: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), 2 MiB still beat
-#: 0.5, 1 and 4 MiB on one and two threads (steady iterations of commit 3e061c5's kernel).
+#: gained nothing clear. On a later 2-core EPYC VM (1 MiB of L2 a core), commit 3e061c5's
+#: kernel, a steady iteration at 1e6 x 32 (a scratch A/B in one session, two threads / one):
+#: 0.5 MiB 13.7 / 18.2 ms, 1 MiB 10.1 / 15.9, 2 MiB 9.4 / 15.3, 4 MiB 9.7 / 16.1.
 HOST_TILE_BYTES = 2**21
 #: X smaller than this (bytes) is assigned on one thread.
 PARALLEL_BYTES = 2**23
@@ -102,9 +103,11 @@ class Assignment(NamedTuple):
         Cluster sizes (with ``sums=True``).
     n_moved : int
         The points whose label changed (all of them on a first call).
-    code : np.ndarray of int32
+    code : np.ndarray of int32 (int64 where k * rows reaches 2**31)
         Each point's position in its tile's (k, rows) distances at its label:
-        ``label * rows + row in the tile``. Valid for the same ``rows`` only.
+        ``label * rows + row in the tile``.
+    rows : int
+        The rows per tile that ``code`` counts in; a next call must tile the same way.
     """
 
     labels: np.ndarray
@@ -113,6 +116,7 @@ class Assignment(NamedTuple):
     counts: np.ndarray | None
     n_moved: int
     code: np.ndarray
+    rows: int
 
 
 def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=True,
@@ -150,8 +154,11 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     k = centers.shape[0]
     rows = min(rows, n)  # buffers no larger than X: small inputs are many calls of little work
     if previous is None:
-        labels, code = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32)
+        code_dtype = np.int32 if k * rows < 2**31 else np.intp
+        labels, code = np.empty(n, dtype=np.int32), np.empty(n, dtype=code_dtype)
     else:
+        if previous.rows != rows:
+            raise ValueError(f"previous was tiled in {previous.rows} rows, this call in {rows}")
         labels, code = previous.labels, previous.code
     min_sq = np.empty(n, dtype=X.dtype)
     block = _assign_block(X, x_sq if squared else None, centers, labels, code, min_sq,
@@ -163,12 +170,13 @@ def assign_host(X, x_sq, centers, *, rows, sums=False, previous=None, squared=Tr
     parts = list(_pool(threads, os.getpid()).map(block, edges)) if len(edges) > 1 else [block(edges[0])]
     n_moved = n if previous is None else sum(part[2] for part in parts)
     if not sums:
-        return Assignment(labels, min_sq, None, None, n_moved, code)
+        return Assignment(labels, min_sq, None, None, n_moved, code, rows)
     totals = sum(part[0] for part in parts)
     if previous is None:
-        return Assignment(labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved, code)
+        return Assignment(labels, min_sq, totals, np.bincount(labels, minlength=k), n_moved, code,
+                          rows)
     counts = previous.counts + sum(part[1] for part in parts)
-    return Assignment(labels, min_sq, previous.sums + totals, counts, n_moved, code)
+    return Assignment(labels, min_sq, previous.sums + totals, counts, n_moved, code, rows)
 
 
 def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
@@ -222,7 +230,8 @@ def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
             if fresh:
                 lab = labels[start:stop]
                 onehot = label(G, best, lab)
-                np.add(np.multiply(lab, rows, out=code[start:stop]), column[:m], out=code[start:stop])
+                np.add(np.multiply(lab, rows, out=code[start:stop], dtype=code.dtype), column[:m],
+                       out=code[start:stop])
                 if sums:
                     totals += onehot @ X[start:stop]
             else:
@@ -253,7 +262,7 @@ def _assign_block(X, x_sq, centers, labels, code, min_sq, *, rows, sums, fresh):
             came = labels[idx]
             n_moved += m - np.count_nonzero(to[:m] == came)
             labels[idx] = to[:m]
-            code[idx] = to[:m] * rows + idx % rows
+            code[idx] = to[:m].astype(code.dtype, copy=False) * rows + idx % rows
             if sums:
                 onehot -= np.equal(center_index, came)
                 totals += onehot @ points
