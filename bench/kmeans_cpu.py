@@ -16,6 +16,8 @@ VMs of the same model name can differ in their caches, and with them in these ra
 row tiles times ``-2 C^T``, in coc's tiles and thread blocks), timed in the same rounds. The
 rest of coc's iteration is NumPy passes over the products; where ``sklearn_ms`` comes near
 ``product_ms``, no reordering of those passes reaches scikit-learn's fused loop.
+``product_alone_ms`` times the same products back to back after the rounds: in the rounds
+they follow scikit-learn's fit, whose idle threads may still spin on another core.
 """
 from __future__ import annotations
 
@@ -76,8 +78,12 @@ def per_iteration(n, dim, k, *, iters, rounds, dtype="float32", seed=0):
             t = time_call(fn, sync=lambda: None, warmup=0, repeats=1)
             times[key].append(t.median_s)
             n_iter[key] = t.result
+    # the products once more, back to back: in the alternated rounds they follow scikit-learn's
+    # fit, whose idle BLAS/OpenMP threads may still spin on another core for a while
+    alone = [time_call(calls["products", 1], sync=lambda: None, warmup=0, repeats=1).median_s
+             for _ in range(rounds)]
     pool.shutdown()
-    out = {}
+    out = {"products_alone": statistics.median(alone)}
     for engine in ("coc", "sklearn"):
         many, one = statistics.median(times[engine, iters]), statistics.median(times[engine, 1])
         out[engine] = (many - one) / max(1, n_iter[engine, iters] - n_iter[engine, 1])
@@ -104,6 +110,7 @@ def main(argv=None):
             print(json.dumps({"n": n, "dim": args.dim, "k": args.k, "threads": args.threads,
                               "coc_ms": round(r["coc"] * 1e3, 3), "sklearn_ms": round(r["sklearn"] * 1e3, 3),
                               "product_ms": round(r["products"] * 1e3, 3),
+                              "product_alone_ms": round(r["products_alone"] * 1e3, 3),
                               "sklearn_n_iter": r["sklearn_n_iter"], "ratio": round(r["ratio"], 3),
                               **machine}),
                   flush=True)
