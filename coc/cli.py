@@ -9,6 +9,7 @@ the reader of stdout leaves (``coc ... | head``).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import os
@@ -50,9 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of ``coc`` and ``python -m coc``; returns the exit status."""
-    real_stdout = sys.stdout
-    if real_stdout is not None:  # (None where the process was started with stdout closed)
-        sys.stdout = _Stdout(real_stdout)
+    real_stdout = sys.stdout  # None where the process was started with stdout closed
+    sys.stdout = _Stdout(real_stdout if real_stdout is not None else _ClosedStdout())
     try:
         args = build_parser().parse_args(argv)
         status = int(args._main(args) or 0)
@@ -101,6 +101,20 @@ class _Stdout:
 
     def __getattr__(self, name):  # isatty, fileno, encoding...
         return getattr(self._stream, name)
+
+
+class _ClosedStdout:
+    """Standard output of a process started without one (``coc ... >&-``): writing to it is
+    an error, as for any Unix tool, where Python would drop the text silently."""
+
+    def write(self, text):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def flush(self):
+        pass  # nothing was written: a command that prints nothing runs as usual
+
+    def isatty(self):
+        return False
 
 
 def _drop_stdout(stream) -> None:

@@ -99,10 +99,21 @@ def test_closed_or_full_stdout_is_no_traceback(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == "", err
-    # started with stdout closed (`coc backends >&-`): Python has no sys.stdout at all
+    # started with stdout closed (`coc backends >&-`): Python has no sys.stdout at all and
+    # would drop the table silently; as a Unix tool, coc says so. Files are written first, and
+    # a user's mistake is still reported as itself.
+    closed = "coc: error: cannot write to standard output (Bad file descriptor)\n"
     done = subprocess.run(f"{sys.executable} -m coc backends >&-", shell=True, stderr=subprocess.PIPE,
                           text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.returncode == 2 and done.stderr == closed, done.stderr
+    done = subprocess.run(f"{sys.executable} -m coc experiment {' '.join(SMALL)} "
+                          f"--out {tmp_path / 'o'} >&-", shell=True, stderr=subprocess.PIPE,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr == closed, done.stderr
+    assert json.loads((tmp_path / "o" / "experiment.json").read_text())
+    done = subprocess.run(f"{sys.executable} -m coc experiment --ks 0 >&-", shell=True,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("coc: error: n_clusters (k) must be"), done.stderr
     if not os.path.exists("/dev/full"):
         return  # (Linux has one; the closed pipe above is the case every system has)
     # a full device: one line
