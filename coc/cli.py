@@ -4,7 +4,7 @@ Each command lives in the module that does its work, exposing ``add_arguments(pa
 ``main(args)``;
 this module only builds the parser, turns a user's mistake (:class:`coc.CocError`) into
 one line ``coc: error: ...`` on stderr and exit status 2, and ends quietly (status 141) when
-the reader of stdout leaves (``coc ... | head``).
+the reader of stdout leaves (``coc ... | head``); a full or closed stdout is one error line.
 """
 from __future__ import annotations
 

@@ -29,8 +29,8 @@ def collect_env() -> dict:
     -------
     dict
         Keys ``created_at``, ``host``, ``platform``, ``python``, ``cpu`` (``model``,
-        ``physical_cores``, ``logical_cores``, ``memory_bytes``, ``caches``), ``blas`` (threadpoolctl's
-        view: library, version, threading layer, threads), ``gpu`` (``name``,
+        ``physical_cores``, ``logical_cores``, ``memory_bytes``, ``caches``), ``blas``
+        (threadpoolctl's view: library, version, threading layer, threads), ``gpu`` (``name``,
         ``driver_version``, ``cuda_runtime_version``, ``memory_bytes``, or null with
         ``gpu_reason``), ``packages`` (name -> version, installed ones only), ``git_commit``.
     """

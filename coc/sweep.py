@@ -48,6 +48,7 @@ from coc.runner import run_cell
 from coc.timing import harness_overhead
 from coc.validation import CocError
 
+
 def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
               retry_failed: bool = False, env: Optional[dict] = None, client=None) -> list:
     """Run ``cells`` not yet in ``out/results.jsonl``, appending one record per cell.
