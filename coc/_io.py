@@ -146,7 +146,8 @@ def check_outputs_writable(paths, option: str = "--out", *, inputs=()) -> list[P
     checked = []
     for path, opt in items:
         path = Path(path)
-        if any(same_file(path, given) for given in inputs):
+        # as the write will resolve it: "a/new/../x" is a/x once "new" is made
+        if any(same_file(os.path.realpath(path), given) for given in inputs):
             raise CocError(f"{opt} {path}: that is an input file; choose another {opt}")
         try:
             st = os.stat(path)
@@ -157,9 +158,26 @@ def check_outputs_writable(paths, option: str = "--out", *, inputs=()) -> list[P
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise CocError(f"{opt} {path}: is a folder, where a file is to be written; move it "
                            f"away or choose another {opt}")
-        _check_folder(path.parent, f"{opt} {path}")
+        if _is_stream(path, opt):  # /dev/null, /dev/stdout, a FIFO: written into, not replaced
+            if not os.access(path, os.W_OK):
+                raise CocError(f"{opt} {path}: not writable")
+        else:
+            _check_folder(path.parent, f"{opt} {path}")
         checked.append(path)
     return checked
+
+
+def _is_stream(path, option: str) -> bool:
+    """Whether ``path`` is a character device or a FIFO (written into as it is); a block
+    device or a socket is refused. False for a regular file or a path that does not exist."""
+    try:
+        mode = os.stat(_target(path)).st_mode
+    except OSError:
+        return False
+    if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise CocError(f"cannot write {path} ({option}): is a {'device' if stat.S_ISBLK(mode) else 'socket'}"
+                       "; choose a file")
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 # -- several outputs, all or nothing -------------------------------------------------------
@@ -219,31 +237,47 @@ def write_outputs(outputs, *, option: str = "--out") -> list[Path]:
         option_of = lambda path: options.get(path, "--out")  # noqa: E731
     else:
         option_of = lambda path: option  # noqa: E731
-    staged: list[tuple[Path, str]] = []
+    staged: list[tuple[Path, Path, str]] = []  # (as given, as the file system resolves it, temp)
     try:
+        streams = {path for path, _ in items if _is_stream(path, option_of(path))}
         for path, payload in items:
-            staged.append((path, _stage(path, payload, option_of(path))))
+            if path not in streams:
+                staged.append((path, _target(path), _stage(path, payload, option_of(path))))
+        for path, payload in items:  # a device or a FIFO cannot be replaced: written into
+            if path in streams:
+                try:
+                    with open(path, "wb") as f:
+                        _write_payload(f, payload)
+                except OSError as e:
+                    raise CocError(f"cannot write {path} ({option_of(path)}): {os_reason(e)}") from None
     except BaseException:
-        for _, tmp in staged:
+        for _, _, tmp in staged:
             _unlink_quietly(tmp)
         raise
     _commit(staged, option_of)
     return [path for path, _ in items]
 
 
+def _target(path: Path) -> Path:
+    """``path`` with its folder resolved as the file system will (``a/new/../x`` is ``a/x``
+    once ``new`` is made, so nothing is made for it)."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
 def _stage(path: Path, payload, option: str) -> str:
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
+        st = os.stat(_target(path))
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as e:
         raise CocError(f"cannot write {path} ({option}): {os_reason(e)}") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise CocError(f"cannot write {path} ({option}): is a folder")
     mode = stat.S_IMODE(st.st_mode) if st is not None else new_file_mode()
+    folder = _target(path).parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     except OSError as e:
         raise CocError(f"cannot write {path} ({option}): {os_reason(e)}") from None
     try:
@@ -279,22 +313,22 @@ def _commit(staged, option_of) -> None:
     done: list[tuple[Path, str | None]] = []
     backups: list[str] = []
     try:
-        for path, tmp in staged:
-            bak = _backup(path)
+        for _, target, tmp in staged:
+            bak = _backup(target)
             if bak is not None:
                 backups.append(bak)
-            os.replace(tmp, path)
-            done.append((path, bak))
+            os.replace(tmp, target)
+            done.append((target, bak))
     except BaseException as e:
-        for path, bak in reversed(done):
+        for target, bak in reversed(done):
             try:
                 if bak is None:
-                    os.unlink(path)
+                    os.unlink(target)
                 else:
-                    os.replace(bak, path)
+                    os.replace(bak, target)
             except OSError:
                 pass
-        for _, tmp in staged:
+        for _, _, tmp in staged:
             _unlink_quietly(tmp)
         for bak in backups:
             _unlink_quietly(bak)
@@ -305,7 +339,7 @@ def _commit(staged, option_of) -> None:
         raise
     for bak in backups:
         _unlink_quietly(bak)
-    for folder in {path.parent for path, _ in staged}:
+    for folder in {target.parent for _, target, _ in staged}:
         _fsync_dir(folder)
 
 
@@ -355,71 +389,3 @@ def atomic_save_figure(fig, path, *, option: str = "--out", **kwargs) -> Path:
     path = Path(path)
     return atomic_write_bytes(path, figure_writer(fig, path.suffix.lstrip(".") or "png", **kwargs),
                               option=option)
-
-
-# -- a long command's finished steps ----------------------------------------------------------
-class Checkpoint:
-    """The finished steps of a long command, kept in its output folder so that a rerun resumes.
-
-    ``.NAME.partial.jsonl`` holds the configuration on its first line, then one finished step
-    a line (``{"step": key, "value": ...}``), each appended and flushed as it finishes. A
-    rerun with the same configuration takes the steps found there; another configuration,
-    or a file that cannot be read, starts afresh (a line cut short by an interruption is
-    dropped). :meth:`finish` removes the file once the outputs are written.
-
-    Parameters
-    ----------
-    folder : path
-        The command's output folder.
-    name : str
-    config : dict
-        Everything a step's value depends on, as JSON values.
-    """
-
-    def __init__(self, folder, name: str, config: dict):
-        self.path = Path(folder) / f".{name}.partial.jsonl"
-        self.config = json.loads(json.dumps(config))  # tuples as lists: as it reads back
-        self.done = self._read()
-        self._file = None
-
-    def _read(self) -> dict:
-        try:
-            lines = self.path.read_bytes().split(b"\n")
-            if json.loads(lines[0]) != {"config": self.config}:
-                return {}
-        except (OSError, ValueError, RecursionError):
-            return {}
-        done = {}
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-                done[entry["step"]] = entry["value"]
-            except (ValueError, RecursionError, KeyError, TypeError):
-                continue  # an empty last line, or one cut short
-        return done
-
-    def put(self, step: str, value) -> None:
-        """Record a finished step (JSON values only).
-
-        Raises
-        ------
-        CocError
-            The file cannot be written (a full disk, say), naming it.
-        """
-        line = json.dumps({"step": step, "value": value}) + "\n"
-        try:
-            if self._file is None:  # the file afresh: this configuration and the steps so far
-                head = [{"config": self.config}] + [{"step": s, "value": v} for s, v in self.done.items()]
-                atomic_write_bytes(self.path, "".join(json.dumps(e) + "\n" for e in head).encode())
-                self._file = open(self.path, "a", encoding="utf-8")
-            self._file.write(line)
-            self._file.flush()
-        except OSError as e:
-            raise CocError(f"{self.path}: cannot keep a finished step ({os_reason(e)})") from None
-        self.done[step] = value
-
-    def finish(self) -> None:
-        """The outputs are written: the steps are not needed again."""
-        if self._file is not None:
-            self._file.close()
-        _unlink_quietly(self.path)

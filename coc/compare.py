@@ -100,11 +100,17 @@ def _results_file(path):
 def _refuse_run_files(out, inputs):
     """Refuse an ``--out`` that would replace a file a sweep keeps beside an input's
     results.jsonl (its env.json overwritten, the next ``coc sweep`` there could not resume;
-    its lock replaced, a running sweep would lose it). Inputs are followed through links."""
-    name, folder = os.path.basename(out), os.path.dirname(out) or "."
-    if name in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE, LOCK_FILE) and any(
-            os.path.basename(real) == RESULTS_FILE and same_file(folder, os.path.dirname(real))
-            for real in map(os.path.realpath, inputs)):
+    its lock replaced, a running sweep would lose it). The folders are those of each input
+    as given and as its links resolve; ``--out`` is taken as the write will resolve it."""
+    real = os.path.realpath(out)
+    name, folder = os.path.basename(real), os.path.dirname(real)
+    if name not in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE, LOCK_FILE):
+        return
+    sweeps = [os.path.realpath(os.path.dirname(i) or ".") for i in inputs
+              if os.path.basename(i) == RESULTS_FILE]
+    sweeps += [os.path.dirname(r) for r in map(os.path.realpath, inputs)
+               if os.path.basename(r) == RESULTS_FILE]
+    if any(same_file(folder, sweep) for sweep in sweeps):
         raise CocError(f"--out {out}: {name} belongs to the sweep in {folder}; choose another --out")
 
 

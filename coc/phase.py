@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from coc import __version__, _args
-from coc._io import (Checkpoint, check_outputs_writable, check_writable_dir, figure_writer, json_bytes,
+from coc._checkpoint import Checkpoint
+from coc._io import (check_outputs_writable, check_writable_dir, figure_writer, json_bytes,
                      write_outputs)
 from coc.backends import get_backend
 from coc.timing import Stopwatch
@@ -42,7 +43,7 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
     n_null : int or None
         Null draws of each reference (default: :data:`coc.verdict.decision.DEFAULT_N_NULL`).
     progress : bool
-    checkpoint : coc._io.Checkpoint or None
+    checkpoint : coc._checkpoint.Checkpoint or None
         Where each finished spread is kept, and the spreads an interrupted run of the same
         configuration finished are taken from (:func:`phase_checkpoint`).
 
@@ -92,7 +93,7 @@ def run_phase(backend, *, stds=DEFAULT_STDS, seed: int = 0, n_null: int | None =
 
 
 def phase_checkpoint(folder, backend, *, seed: int, n_null: int | None):
-    """The :class:`coc._io.Checkpoint` of :func:`run_phase` in ``folder``.
+    """The :class:`coc._checkpoint.Checkpoint` of :func:`run_phase` in ``folder``.
 
     A spread's row depends on the backend, the seed, the null draws and coc's version alone,
     so these are its configuration.
@@ -107,7 +108,7 @@ def phase_checkpoint(folder, backend, *, seed: int, n_null: int | None):
 
     Returns
     -------
-    coc._io.Checkpoint
+    coc._checkpoint.Checkpoint
     """
     return Checkpoint(folder, "phase", dict(backend=backend.name, seed=seed, n_null=n_null,
                                             version=__version__))

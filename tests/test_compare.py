@@ -1,5 +1,7 @@
 """coc compare: speedup tables between result folders and pytest-benchmark files."""
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -224,6 +226,43 @@ def test_out_may_not_overwrite_an_input(tmp_path, capsys, monkeypatch):
         assert err.startswith(f"coc: error: --out {out}: ") and "belongs to the sweep" in err, err
     assert (a / "env.json").read_text() == "{}" and not (a / "table.md").exists()
     assert main(["compare", "a", "bench.json", "--out", "table.md"]) == 0  # no sweep in "."
+    capsys.readouterr()
+    # --out as the write resolves it: through a folder not made yet, or with a trailing slash;
+    # and a sweep folder whose results.jsonl links elsewhere keeps its own files
+    c = tmp_path / "c"
+    c.mkdir()
+    (c / "results.jsonl").symlink_to(tmp_path / "link.jsonl")
+    for argv, why in ((["a", "b", "--out", "a/new/../results.jsonl"], "input file"),
+                      (["bench.json", "b", "--out", "new/../bench.json"], "input file"),
+                      (["a", "b", "--out", "a/new/../env.json"], "belongs to the sweep"),
+                      (["a", "b", "--out", "a/env.json/"], "belongs to the sweep"),
+                      (["c", "b", "--out", "c/env.json"], "belongs to the sweep"),
+                      (["c/results.jsonl", "b", "--out", "c/table.md"], "belongs to the sweep")):
+        assert main(["compare", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"coc: error: --out {argv[3]}: ") and why in err, err
+    assert main(["compare", "a", "b", "--out", "a/new/../vs.md"]) == 0  # legitimate: written
+    assert "| kmeans |" in (a / "vs.md").read_text()
+    assert not (a / "new").exists() and not (tmp_path / "new").exists()  # and nothing made for it
+    assert (a / "env.json").read_text() == "{}" and not (c / "env.json").exists()
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_out_to_a_fifo_is_written_into_not_replaced(tmp_path, capsys):
+    # a FIFO (or /dev/null, /dev/stdout) cannot be replaced by a renamed file: it is written into
+    import threading
+
+    a = folder(tmp_path / "a", [rec("sklearn", "kmeans", 1000, 32, 2.0)])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    # (a daemon: were the FIFO replaced, its reader would wait for a writer forever)
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert main(["compare", str(a), str(a), "--out", str(fifo)]) == 0
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and "| kmeans |" in got[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "fifo"]  # no temporary file left
 
 
 def test_out_is_written_before_a_reader_closes_stdout(tmp_path):

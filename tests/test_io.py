@@ -271,7 +271,7 @@ def test_folder_lock_is_freed_when_the_holder_is_killed(tmp_path):
 
 
 def test_checkpoint_keeps_steps_and_drops_a_cut_line(tmp_path):
-    from coc._io import Checkpoint
+    from coc._checkpoint import Checkpoint
 
     cp = Checkpoint(tmp_path / "out", "job", {"seed": 1, "stds": (0.1, 0.2)})
     assert cp.done == {}

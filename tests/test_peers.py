@@ -85,4 +85,11 @@ def test_get_backend_refuses_an_op_it_does_not_know():
     # a misspelt op would otherwise pass the peer check silently and fail late
     with pytest.raises(ValueError, match="no op 'kmean'"):
         coc.get_backend("faiss", ops=("kmean",))
+    with pytest.raises(ValueError, match="no op 1"):
+        coc.get_backend("sklearn", ops=["nope", 1][1:])
+    # an iterator is read once, for both checks; a bare string is one op
+    with pytest.raises(coc.CocError, match="cannot run this"):
+        coc.get_backend("faiss", ops=(op for op in ["tsne"]))
+    with pytest.raises(coc.CocError, match="cannot run this"):
+        coc.get_backend("faiss", ops="tsne")
     assert coc.get_backend("sklearn", ops=("generate", "kmeans", "silhouette", "tsne")).name == "sklearn"

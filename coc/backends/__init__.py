@@ -123,7 +123,7 @@ def get_backend(name: str = "sklearn", *, ops=()) -> Backend:
     Parameters
     ----------
     name : str
-    ops : iterable of str
+    ops : str or iterable of str
         The ops the caller will run (``generate``, ``kmeans``, ``silhouette``, ``tsne``):
         a backend without one of them (a peer's :attr:`Backend.missing_ops`) is refused
         here, before any work.
@@ -136,7 +136,8 @@ def get_backend(name: str = "sklearn", *, ops=()) -> Backend:
     ValueError
         For an op that is none of :data:`coc.backends.base.OPS` (a caller's bug).
     """
-    unknown = sorted(set(ops) - set(OPS))
+    ops = (ops,) if isinstance(ops, str) else tuple(ops)  # (an iterator is read once)
+    unknown = [op for op in ops if op not in OPS]
     if unknown:  # coc's own callers name only these: a wrong name is a bug, not a user's error
         raise ValueError(f"get_backend: no op {unknown[0]!r}; the ops are {', '.join(OPS)}")
     canonical = resolve_name(name)
