@@ -18,7 +18,7 @@ from coc._io import (check_outputs_writable, check_writable_dir, figure_writer, 
                      write_outputs)
 from coc.backends import get_backend
 from coc.timing import Stopwatch
-from coc.validation import CocError, check_std
+from coc.validation import CocError, check_n_samples, check_std
 from coc.verdict.decision import ANALYSIS_OPS, DEFAULT_BACKEND, DEFAULT_N_NULL, analyze
 from coc.verdict.stats import NULL_KINDS
 
@@ -190,6 +190,8 @@ def main(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    if args.n_null is not None:  # before the progress bar, not at the first spread's analysis
+        check_n_samples(args.n_null, minimum=2, name="--n-null")
     out = check_writable_dir(Path(args.out))
     png, js = out / "phase.png", out / "phase.json"
     check_outputs_writable([png, js])  # before the work, not after it

@@ -99,6 +99,12 @@ def test_bad_seed_is_one_line(tmp_path, capsys, command, seed):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("n_null", ["1", "0", "-3"])
+def test_phase_refuses_too_few_null_draws_before_the_work(tmp_path, capsys, n_null):
+    one_error(capsys, main(["phase", "--n-null", n_null, "--out", str(tmp_path / "o")]), "--n-null")
+    assert not (tmp_path / "o").exists()
+
+
 def test_experiment_in_a_folder_nobody_may_write(shared_dir, as_nobody):
     ro = shared_dir / "ro"
     ro.mkdir()
