@@ -6,6 +6,10 @@ several files at once: it stages every one before it renames any, and when a ren
 midway it puts the old files back, so a folder holds either all the old outputs or all the
 new ones. :func:`check_outputs_writable` lets a command refuse a bad output path *before* its
 work starts, naming the option (``--out``, ``--plot``, ``--labels-out``) the path came from.
+Paths are taken as the file system will resolve them (``a/new/../x`` is ``a/x``). An output
+that is a stream (a FIFO, a character device such as ``/dev/null``, or a link to a process's
+file descriptor such as ``/dev/stdout``) cannot be replaced: it is written into, once the
+files are in place; a stream cannot be unwritten, so it is written last.
 
 A new file gets the mode ``0o666 & ~umask`` (what ``open(path, "w")`` would give); a replaced
 file keeps its mode.
@@ -139,45 +143,65 @@ def check_outputs_writable(paths, option: str = "--out", *, inputs=()) -> list[P
     CocError
         One line naming the option and the path: a folder in the way, a parent that is a
         file, a folder where no file can be created (permissions, read-only or virtual
-        file system such as ``/proc``), an input file.
+        file system such as ``/proc``), an input file, a block device or a socket, a stream
+        that cannot be written.
     """
     items = paths.items() if isinstance(paths, dict) else [(p, option) for p in paths]
     inputs = list(inputs)
     checked = []
     for path, opt in items:
         path = Path(path)
-        # as the write will resolve it: "a/new/../x" is a/x once "new" is made
-        if any(same_file(os.path.realpath(path), given) for given in inputs):
-            raise CocError(f"{opt} {path}: that is an input file; choose another {opt}")
+        label = f"{opt} {path}"
+        target = write_target(path)  # as the write will resolve it
+        if any(same_file(target, given) for given in inputs):
+            raise CocError(f"{label}: that is an input file; choose another {opt}")
         try:
-            st = os.stat(path)
+            st = os.stat(target)
         except (FileNotFoundError, NotADirectoryError):
             st = None  # the folder check below says which part is missing or not a folder
         except OSError as e:
-            raise CocError(f"{opt} {path}: {os_reason(e)}") from None
+            raise CocError(f"{label}: {os_reason(e)}") from None
         if st is not None and stat.S_ISDIR(st.st_mode):
-            raise CocError(f"{opt} {path}: is a folder, where a file is to be written; move it "
+            raise CocError(f"{label}: is a folder, where a file is to be written; move it "
                            f"away or choose another {opt}")
-        if _is_stream(path, opt):  # /dev/null, /dev/stdout, a FIFO: written into, not replaced
-            if not os.access(path, os.W_OK):
-                raise CocError(f"{opt} {path}: not writable")
+        if _is_stream(path, label):
+            if not os.access(target, os.W_OK):
+                raise CocError(f"{label}: not writable")
         else:
-            _check_folder(path.parent, f"{opt} {path}")
+            _check_folder(target.parent, label)
         checked.append(path)
     return checked
 
 
-def _is_stream(path, option: str) -> bool:
-    """Whether ``path`` is a character device or a FIFO (written into as it is); a block
-    device or a socket is refused. False for a regular file or a path that does not exist."""
+def write_target(path: Path) -> Path:
+    """``path`` with its folder resolved as the file system will (``a/new/../x`` is ``a/x``
+    once ``new`` is made, so nothing is made for it); its own name is kept, so that a link
+    there is replaced, not the file it points to."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _is_stream(path, label: str) -> bool:
+    """Whether ``path`` is written into rather than replaced: a character device or a FIFO,
+    or a link to a process's file descriptor (``/dev/stdout`` is one, whatever it points at).
+
+    Raises
+    ------
+    CocError
+        ``label``, then why, for a block device or a socket.
+    """
+    target = write_target(Path(path))
     try:
-        mode = os.stat(_target(path)).st_mode
+        mode = os.stat(target).st_mode
     except OSError:
         return False
     if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
-        raise CocError(f"cannot write {path} ({option}): is a {'device' if stat.S_ISBLK(mode) else 'socket'}"
-                       "; choose a file")
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+        raise CocError(f"{label}: is a {'device' if stat.S_ISBLK(mode) else 'socket'}; choose a file")
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    try:
+        return os.readlink(target).startswith(("/proc/", "/dev/fd/"))
+    except OSError:  # not a link
+        return False
 
 
 # -- several outputs, all or nothing -------------------------------------------------------
@@ -229,7 +253,9 @@ def write_outputs(outputs, *, option: str = "--out") -> list[Path]:
     the file it replaces, or ``0o666 & ~umask``). Then each existing target is kept as a
     hidden hard-linked backup and the temporary files are renamed over the targets. If a
     rename fails, the targets already replaced are restored from their backups (new files
-    removed); the backups are removed at the end.
+    removed); the backups are removed at the end. Streams (FIFOs, character devices, links to
+    a file descriptor such as ``/dev/stdout``) are written into last, after the renames; if
+    one fails, the files are put back, but a stream already written cannot be.
     """
     items = [(Path(p), payload) for p, payload in outputs.items()]
     if isinstance(option, dict):
@@ -238,35 +264,24 @@ def write_outputs(outputs, *, option: str = "--out") -> list[Path]:
     else:
         option_of = lambda path: option  # noqa: E731
     staged: list[tuple[Path, Path, str]] = []  # (as given, as the file system resolves it, temp)
+    streams = []
     try:
-        streams = {path for path, _ in items if _is_stream(path, option_of(path))}
         for path, payload in items:
-            if path not in streams:
-                staged.append((path, _target(path), _stage(path, payload, option_of(path))))
-        for path, payload in items:  # a device or a FIFO cannot be replaced: written into
-            if path in streams:
-                try:
-                    with open(path, "wb") as f:
-                        _write_payload(f, payload)
-                except OSError as e:
-                    raise CocError(f"cannot write {path} ({option_of(path)}): {os_reason(e)}") from None
+            if _is_stream(path, f"cannot write {path} ({option_of(path)})"):
+                streams.append((path, payload))
+            else:
+                staged.append((path, write_target(path), _stage(path, payload, option_of(path))))
     except BaseException:
         for _, _, tmp in staged:
             _unlink_quietly(tmp)
         raise
-    _commit(staged, option_of)
+    _commit(staged, option_of, streams)
     return [path for path, _ in items]
-
-
-def _target(path: Path) -> Path:
-    """``path`` with its folder resolved as the file system will (``a/new/../x`` is ``a/x``
-    once ``new`` is made, so nothing is made for it)."""
-    return Path(os.path.realpath(path.parent)) / path.name
 
 
 def _stage(path: Path, payload, option: str) -> str:
     try:
-        st = os.stat(_target(path))
+        st = os.stat(write_target(path))
     except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as e:
@@ -274,7 +289,7 @@ def _stage(path: Path, payload, option: str) -> str:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise CocError(f"cannot write {path} ({option}): is a folder")
     mode = stat.S_IMODE(st.st_mode) if st is not None else new_file_mode()
-    folder = _target(path).parent
+    folder = write_target(path).parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
@@ -309,16 +324,25 @@ def _backup(path: Path) -> str | None:
     return bak
 
 
-def _commit(staged, option_of) -> None:
+def _commit(staged, option_of, streams=()) -> None:
+    """Rename the staged files over their targets, then write the streams; on a failure the
+    files are put back (a stream already written stays written)."""
     done: list[tuple[Path, str | None]] = []
     backups: list[str] = []
+    failed = None
     try:
-        for _, target, tmp in staged:
+        for path, target, tmp in staged:
+            failed = path
             bak = _backup(target)
             if bak is not None:
                 backups.append(bak)
             os.replace(tmp, target)
             done.append((target, bak))
+        for path, payload in streams:
+            failed = path
+            # appended: what went before on that descriptor (``>> log``, a printed table) stays
+            with open(write_target(path), "ab") as f:
+                _write_payload(f, payload)
     except BaseException as e:
         for target, bak in reversed(done):
             try:
@@ -333,7 +357,6 @@ def _commit(staged, option_of) -> None:
         for bak in backups:
             _unlink_quietly(bak)
         if isinstance(e, OSError):
-            failed = staged[min(len(done), len(staged) - 1)][0]
             raise CocError(f"cannot write {failed} ({option_of(failed)}): {os_reason(e)}; "
                            "the previous files were left in place") from None
         raise

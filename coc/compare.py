@@ -24,8 +24,9 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 
-from coc._io import atomic_write_text, check_outputs_writable, same_file
+from coc._io import atomic_write_text, check_outputs_writable, same_file, write_target
 from coc.cells import row_key
 from coc.gate import gate
 from coc.records import ENV_FILE, LOCK_FILE, RESULTS_FILE, SCALING_FILE, TABLE_FILE, load_results
@@ -101,9 +102,10 @@ def _refuse_run_files(out, inputs):
     """Refuse an ``--out`` that would replace a file a sweep keeps beside an input's
     results.jsonl (its env.json overwritten, the next ``coc sweep`` there could not resume;
     its lock replaced, a running sweep would lose it). The folders are those of each input
-    as given and as its links resolve; ``--out`` is taken as the write will resolve it."""
-    real = os.path.realpath(out)
-    name, folder = os.path.basename(real), os.path.dirname(real)
+    as given and as its links resolve; ``--out`` is taken as the write will resolve it (its
+    folder resolved; a link in its own place is replaced, not followed)."""
+    target = write_target(Path(out))
+    name, folder = target.name, str(target.parent)
     if name not in (RESULTS_FILE, ENV_FILE, TABLE_FILE, SCALING_FILE, LOCK_FILE):
         return
     sweeps = [os.path.realpath(os.path.dirname(i) or ".") for i in inputs

@@ -296,3 +296,39 @@ def test_checkpoint_keeps_steps_and_drops_a_cut_line(tmp_path):
         with pytest.raises(CocError, match=r"\.job\.partial\.jsonl: cannot keep a finished step \(no space"):
             full.put("b", "x" * 10_000)
         full._file = None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
+def test_streams_are_written_into_last_and_links_to_descriptors_too(tmp_path, monkeypatch):
+    # /dev/stdout is a link to /proc/self/fd/1: whatever fd 1 is (a pipe, a file), it is
+    # written into, and the link stays a link. Here two such links of our own.
+    r, w = os.pipe()
+    held = open(tmp_path / "held.txt", "ab")
+    held.write(b"printed before\n")  # kept: a stream is appended to
+    held.flush()
+    try:
+        pipe_out, file_out = tmp_path / "to-pipe", tmp_path / "to-file"
+        pipe_out.symlink_to(f"/proc/self/fd/{w}")
+        file_out.symlink_to(f"/proc/self/fd/{held.fileno()}")
+        (tmp_path / "report.md").write_text("old")
+        outputs = {pipe_out: b"to the pipe\n", file_out: b"to the file\n", tmp_path / "report.md": "new"}
+        # a rename that fails: the files are put back and no stream was written yet
+        monkeypatch.setattr(_io.os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError(28, "full")))
+        with pytest.raises(CocError, match="report.md"):
+            write_outputs(outputs)
+        monkeypatch.undo()
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 100)  # nothing reached the pipe
+        assert (tmp_path / "report.md").read_text() == "old"
+        write_outputs(outputs)
+        held.flush()
+        assert os.read(r, 100) == b"to the pipe\n"
+        assert (tmp_path / "held.txt").read_bytes() == b"printed before\nto the file\n"
+        assert pipe_out.is_symlink() and file_out.is_symlink()
+        assert (tmp_path / "report.md").read_text() == "new"
+        assert _hidden(tmp_path) == []
+    finally:
+        held.close()
+        os.close(r)
+        os.close(w)
