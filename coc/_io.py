@@ -270,7 +270,8 @@ def write_outputs(outputs, *, option: str = "--out") -> list[Path]:
             if _is_stream(path, f"cannot write {path} ({option_of(path)})"):
                 streams.append((path, payload))
             else:
-                staged.append((path, write_target(path), _stage(path, payload, option_of(path))))
+                target = write_target(path)
+                staged.append((path, target, _stage(path, target, payload, option_of(path))))
     except BaseException:
         for _, _, tmp in staged:
             _unlink_quietly(tmp)
@@ -279,9 +280,11 @@ def write_outputs(outputs, *, option: str = "--out") -> list[Path]:
     return [path for path, _ in items]
 
 
-def _stage(path: Path, payload, option: str) -> str:
+def _stage(path: Path, target: Path, payload, option: str) -> str:
+    """Write ``payload`` to a hidden temporary file beside ``target`` (``path`` as resolved);
+    errors name ``path`` as given."""
     try:
-        st = os.stat(write_target(path))
+        st = os.stat(target)
     except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as e:
@@ -289,7 +292,7 @@ def _stage(path: Path, payload, option: str) -> str:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise CocError(f"cannot write {path} ({option}): is a folder")
     mode = stat.S_IMODE(st.st_mode) if st is not None else new_file_mode()
-    folder = write_target(path).parent
+    folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
