@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of coc: the cells of a named profile (``coc.profiles.PROFILES``).
+"""pytest-benchmark suite of coc: the cells of a named profile (``coc.suite.profiles.PROFILES``).
 
     pytest bench                                  # smoke profile: seconds on a 2-core CPU
     pytest bench --coc-profile laptop             # or COC_BENCH_PROFILE=laptop
@@ -8,14 +8,14 @@
 
 The option is ``--coc-profile`` rather than ``--profile``, which pytest-profiling owns.
 The JSON's ``machine_info["coc"]`` holds the same machine facts as a sweep's env.json
-(``coc.envinfo.collect_env``: CPU, BLAS and its threads, GPU and driver, packages, commit).
+(``coc.suite.envinfo.collect_env``: CPU, BLAS and its threads, GPU and driver, packages, commit).
 """
 import os
 
 import pytest
 
-from coc.envinfo import collect_env
-from coc.profiles import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
+from coc.suite.envinfo import collect_env
+from coc.suite.profiles import DEFAULT_PROFILE, PROFILES, get_profile, make_cells
 
 
 def pytest_addoption(parser):

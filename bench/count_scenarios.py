@@ -1,7 +1,7 @@
 """How often ``coc analyze`` names the right number of clusters, beside the gap statistic.
 
 Draws the five simulations of Tibshirani, Walther and Hastie (2001, section 6) and issue 13's
-cases (:mod:`coc.scenarios`) with fixed seeds, and estimates the number of clusters of every
+cases (:mod:`coc.verdict.scenarios`) with fixed seeds, and estimates the number of clusters of every
 draw three ways:
 
 * **coc**: ``coc.analyze`` with its defaults except ``k_max`` (10, the paper's range) and
@@ -30,8 +30,8 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
 import coc
-from coc import scenarios
-from coc.timing import Stopwatch
+from coc.verdict import scenarios
+from coc.utils.timing import Stopwatch
 from coc.verdict import analyze
 from coc.verdict.decision import DEFAULT_N_NULL
 

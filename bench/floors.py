@@ -13,8 +13,8 @@ import json
 import sys
 
 import coc
-from coc._io import atomic_write_json
-from coc.timing import time_call
+from coc.io.outputs import atomic_write_json
+from coc.utils.timing import time_call
 
 
 def measure(backend, *, n_matmul: int, copy_bytes: int, repeats: int = 5) -> dict:

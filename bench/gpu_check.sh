@@ -54,8 +54,8 @@ part_a() {
     { nvidia-smi || echo "nvidia-smi: not available here"; } > "$1/nvidia-smi.txt" 2>&1
     python -m coc backends > "$1/backends.txt" 2>&1
     python -m pytest -q -p no:cacheprovider -k "$gpu" \
-        tests/test_kernels_silhouette.py tests/test_kernels_kmeans.py tests/test_kernels_tsne.py \
-        tests/test_backend_parity.py > "$1/gpu-tests.log" 2>&1
+        tests/kernels/test_kernels_silhouette.py tests/kernels/test_kernels_kmeans.py tests/kernels/test_kernels_tsne.py \
+        tests/backends/test_backend_parity.py > "$1/gpu-tests.log" 2>&1
 }
 part_b() {
     # shellcheck disable=SC2086 # COC_FLOORS_ARGS is a list of options
@@ -83,8 +83,8 @@ report_if_needed() {
     if [ -s "$dir/results.jsonl" ] && [ ! -e "$dir/table.md" ]; then
         timeout 60 python - "$dir" <<'EOF' || true
 import sys
-from coc.records import load_results
-from coc.report import write_report
+from coc.suite.records import load_results
+from coc.suite.report import write_report
 records, _ = load_results(sys.argv[1])
 write_report(records, sys.argv[1], title=f"{sys.argv[1]} (cut short by its timeout)")
 EOF

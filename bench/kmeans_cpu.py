@@ -31,12 +31,12 @@ import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from coc import data
-from coc.envinfo import cpu_info, git_commit
-from coc.kernels._common import tile_rows
+from coc.kernels import data
+from coc.suite.envinfo import cpu_info, git_commit
+from coc.kernels.distances import tile_rows
 from coc.kernels._kmeans_host import host_threads, tile_rows_host
 from coc.kernels.kmeans import kmeans
-from coc.timing import time_call, timestamp
+from coc.utils.timing import time_call, timestamp
 
 
 def products_only(X, centers, pool):

@@ -15,11 +15,11 @@ import json
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from coc import data
+from coc.kernels import data
 from coc.kernels.kmeans import kmeans
 from coc.kernels.silhouette import silhouette_score
 from coc.kernels.tsne import tsne
-from coc.timing import time_call
+from coc.utils.timing import time_call
 
 
 def cases():

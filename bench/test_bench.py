@@ -1,17 +1,17 @@
 """Every cell of the chosen profile as one pytest-benchmark benchmark.
 
-The cell is set up by :func:`coc.runner.setup_cell`, exactly as ``coc sweep`` sets it up:
+The cell is set up by :func:`coc.suite.runner.setup_cell`, exactly as ``coc sweep`` sets it up:
 data made, checked and moved to the device before timing; the timed function synchronizes
-the device before it returns; the peak-memory run (``coc.timing.measure_peak``) is the
+the device before it returns; the peak-memory run (``coc.utils.timing.measure_peak``) is the
 warm-up round. A backend that cannot run here, or a cell over the profile's size limit or
 this device's free memory, is skipped with the reason. After the timed rounds, the answer's
-quality (``coc.quality``) and the algorithm that ran go into ``extra_info``, untimed.
+quality (``coc.suite.quality``) and the algorithm that ran go into ``extra_info``, untimed.
 """
 import pytest
 
-from coc.cells import n_iter_of
-from coc.runner import setup_cell
-from coc.timing import measure_peak
+from coc.suite.cells import n_iter_of
+from coc.suite.runner import setup_cell
+from coc.utils.timing import measure_peak
 
 
 def test_cell(benchmark, cell, bench_profile):

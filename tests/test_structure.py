@@ -70,6 +70,74 @@ def _find_cycle(graph):
     return None
 
 
+#: Which parts of coc each part may import (``coc/__init__.py`` says why). A part is the first
+#: package under ``coc``; ``coc`` itself is the public front. Within a part anything goes.
+LAYERS = {
+    "utils": set(),
+    "kernels": {"utils"},
+    "io": {"utils"},
+    "backends": {"kernels", "utils"},
+    "testing": {"backends", "kernels", "utils"},
+    "suite": {"backends", "kernels", "io", "utils"},
+    "verdict": {"backends", "kernels", "io", "utils"},
+    "cli": {"backends", "io", "suite", "utils", "verdict"},
+    "coc": {"backends", "utils", "verdict"},
+    "__main__": {"cli"},
+}
+
+
+def _part(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "coc"
+
+
+def _layer_violations(graph):
+    """Each import between parts that :data:`LAYERS` does not allow, or that names a private
+    (underscored) module of another part, as one line."""
+    wrong = []
+    for name, deps in sorted(graph.items()):
+        for dep in sorted(deps):
+            part, other = _part(name), _part(dep)
+            if part == other:
+                continue
+            if other not in LAYERS.get(part, set()):
+                wrong.append(f"{name} imports {dep}: {part} may import {', '.join(sorted(LAYERS.get(part, ()))) or 'nothing'}")
+            elif any(piece.startswith("_") for piece in dep.split(".")[1:]):
+                wrong.append(f"{name} imports {dep}, a private module of {other}")
+    return wrong
+
+
+def test_every_part_is_in_the_layer_table():
+    parts = {_part(name) for name in _modules()}
+    assert parts == set(LAYERS), f"parts without a row, or rows without a part: {parts ^ set(LAYERS)}"
+
+
+def test_parts_import_only_what_their_layer_allows():
+    wrong = _layer_violations(_graph())
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_part_imports_another_parts_private_names():
+    """``from coc.kernels.tsne import _knn`` in the suite is reaching into the kernels."""
+    wrong = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("coc.")
+                    and _part(node.module) != _part(name)):
+                wrong += [f"{name} imports {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_layer_check_sees_a_wrong_import():
+    graph = {"coc.kernels.tsne": {"coc.backends.base"}, "coc.verdict.stats": {"coc.suite.cells"},
+             "coc.suite.cells": {"coc.kernels._kmeans_host"}, "coc.backends.native": {"coc.kernels.tsne"},
+             "coc.suite.sweep": {"coc.cli"}}
+    wrong = _layer_violations(graph)
+    assert [w.split(":")[0].split(",")[0] for w in wrong] == [
+        "coc.kernels.tsne imports coc.backends.base", "coc.suite.cells imports coc.kernels._kmeans_host",
+        "coc.suite.sweep imports coc.cli", "coc.verdict.stats imports coc.suite.cells"]
+
+
 def test_find_cycle_sees_a_cycle():
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None

@@ -24,11 +24,11 @@ import importlib
 import numpy as np
 
 from coc.backends.base import KMEANS_DEFAULTS, METRICS, OPS, TSNE_DEFAULTS, Backend
-from coc.backends.kernels import CupyBackend, NumpyBackend
+from coc.backends.native import CupyBackend, NumpyBackend
 from coc.backends.peers import FaissBackend, OpenTSNEBackend, faiss_status, opentsne_status
 from coc.backends.rapids import CumlBackend
 from coc.backends.reference import SklearnBackend
-from coc.validation import CocError
+from coc.utils.validation import CocError
 
 __all__ = [
     "Backend", "KMEANS_DEFAULTS", "METRICS", "TSNE_DEFAULTS", "available_backends",
@@ -151,18 +151,3 @@ def get_backend(name: str = "sklearn", *, ops=()) -> Backend:
     if reason:
         raise CocError(f"backend {canonical!r} is not available here: {reason}")
     return cls(xp)
-
-
-# -- coc backends ----------------------------------------------------------------------
-def add_arguments(parser):
-    """``coc backends`` takes no options."""
-
-
-def main(args) -> int:
-    """``coc backends``: each backend with ``available`` or the reason it is not."""
-    status = available_backends()
-    width = max(map(len, status))
-    for name, reason in status.items():
-        print(f"{name:<{width}}  {'available' if reason is None else 'unavailable: ' + reason}")
-    print(f"aliases: cpu -> sklearn, gpu -> {resolve_name('gpu')}")
-    return 0

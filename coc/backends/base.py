@@ -1,7 +1,7 @@
 """The backend contract: the same four operations, the same options, on every engine.
 
 Each operation's options are declared once, here, with the same names and defaults on every
-backend; an option a backend cannot honour is a :class:`~coc.validation.CocError` naming it,
+backend; an option a backend cannot honour is a :class:`~coc.utils.validation.CocError` naming it,
 never silently dropped. Inputs are checked here, once (``check_input=True``); a caller that
 has already checked its data (the benchmark harness, the inner loops of ``coc analyze``)
 passes ``check_input=False`` and the operation runs on the data as given, as scikit-learn's
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from coc import _xp, data
-from coc.kernels._common import row_norms_sq
-from coc.validation import (
+from coc.kernels import data
+from coc.utils import xp as _xp
+from coc.kernels.distances import row_norms_sq
+from coc.utils.validation import (
     CocError,
     check_n_clusters,
     check_perplexity,
@@ -75,12 +76,12 @@ class Backend:
 
     # -- data and the host boundary -------------------------------------------------------
     def uniform(self, n_samples, dim, *, seed=0, dtype=None):
-        """Points uniform in [0, 1]^dim, on this backend's device (see :func:`coc.data.uniform`)."""
+        """Points uniform in [0, 1]^dim, on this backend's device (see :func:`coc.kernels.data.uniform`)."""
         return data.uniform(n_samples, dim, xp=self.xp, seed=check_seed(seed),
                             dtype=dtype or self.default_dtype)
 
     def blobs(self, n_centers, n_per_center, dim, std, *, seed=0, dtype=None):
-        """Gaussian blobs and their true labels (see :func:`coc.data.blobs`)."""
+        """Gaussian blobs and their true labels (see :func:`coc.kernels.data.blobs`)."""
         return data.blobs(n_centers, n_per_center, dim, std, xp=self.xp, seed=check_seed(seed),
                           dtype=dtype or self.default_dtype)
 

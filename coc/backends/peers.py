@@ -36,7 +36,7 @@ import numpy as np
 
 from coc.backends.base import Backend
 from coc.kernels.kmeans import KMeansResult
-from coc.validation import CocError
+from coc.utils.validation import CocError
 
 #: Threads of openTSNE (and of faiss's OpenMP): every core, as scikit-learn uses them.
 N_JOBS = os.cpu_count() or 1

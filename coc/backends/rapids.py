@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 
-from coc.backends.kernels import CupyBackend
+from coc.backends.native import CupyBackend
 from coc.kernels.kmeans import KMeansResult
 
 

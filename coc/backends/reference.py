@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from coc.backends.base import Backend
 from coc.kernels.kmeans import KMeansResult
-from coc.validation import CocError
+from coc.utils.validation import CocError
 
 #: scikit-learn's TSNE refuses fewer iterations.
 SKLEARN_MIN_TSNE_ITER = 250

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coc._xp import is_numpy, rng
-from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
+from coc.utils.xp import is_numpy, rng
+from coc.kernels.distances import row_norms_sq, sq_distances, tile_rows
 from coc.kernels._kmeans_host import assign_host, host_threads, tile_rows_host
 
 

@@ -10,8 +10,8 @@ of the L2-normalized rows, with no square root.
 """
 from __future__ import annotations
 
-from coc._xp import free_pool, oom_errors
-from coc.kernels._common import row_norms_sq, tile_rows
+from coc.utils.xp import free_pool, oom_errors
+from coc.kernels.distances import row_norms_sq, tile_rows
 
 
 METRICS = ("euclidean", "cosine")
@@ -30,7 +30,7 @@ def silhouette_samples(X, labels, *, xp, tile=None, metric="euclidean"):
         Array namespace (``numpy`` or ``cupy``).
     tile : int, optional
         Rows per tile. By default as many as fit the scratch budget of
-        :func:`coc.kernels._common.tile_rows`; halved on out-of-memory errors.
+        :func:`coc.kernels.distances.tile_rows`; halved on out-of-memory errors.
     metric : {"euclidean", "cosine"}
         The distance between points; ``"cosine"`` is ``1 - cos(a, b)`` (a zero row is at
         distance 1 from every point), as scikit-learn's ``cosine_distances``.

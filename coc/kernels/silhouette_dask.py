@@ -9,7 +9,7 @@ that runs the tasks. The scores come from those sums by
 """
 from __future__ import annotations
 
-from coc.kernels._common import row_norms_sq, sq_distances
+from coc.kernels.distances import row_norms_sq, sq_distances
 from coc.kernels.silhouette import scores_from_sums
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-from coc._xp import is_numpy, rng
-from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
+from coc.utils.xp import is_numpy, rng
+from coc.kernels.distances import row_norms_sq, sq_distances, tile_rows
 
 #: ``method="auto"`` uses the exact repulsion up to this many points: there it costs about as
 #: much as the FFT grid (whose size does not shrink below ``_MIN_INTERVALS`` boxes) and is exact.

@@ -97,8 +97,8 @@ from threadpoolctl import threadpool_limits
 
 from coc.backends import Backend, get_backend
 from coc.backends.base import METRICS
-from coc.timing import Stopwatch
-from coc.validation import CocError, check_n_samples, check_seed, check_X
+from coc.utils.timing import Stopwatch
+from coc.utils.validation import CocError, check_n_samples, check_seed, check_X
 from coc.verdict.count import COUNT_REASONS, choose_k, density_gap_test, thin_manifold_test
 from coc.verdict.result import Analysis, KRow
 from coc.verdict.space import assign_all, check_metric_input, metric_space, n_distinct_rows, project

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.extmath import randomized_svd
 
-from coc.kernels._common import row_norms_sq, sq_distances
-from coc.validation import CocError
+from coc.kernels.distances import row_norms_sq, sq_distances
+from coc.utils.validation import CocError
 
 #: Rows assigned to their nearest centre per block (bounds the scratch memory).
 ASSIGN_BLOCK = 8192

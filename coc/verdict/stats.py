@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coc.kernels._common import sq_distances
+from coc.kernels.distances import sq_distances
 
 #: The null references drawn to match the data (see :func:`null_references`).
 NULL_KINDS = ("gaussian", "box")
