@@ -9,6 +9,8 @@ passes ``check_input=False`` and the operation runs on the data as given, as sci
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from coc.kernels import data
@@ -21,6 +23,7 @@ from coc.utils.validation import (
     check_seed,
     check_X,
     check_X_and_labels,
+    check_fits,
 )
 
 #: Scikit-learn's KMeans defaults, as the notebook used them (one restart), made explicit.
@@ -77,13 +80,17 @@ class Backend:
     # -- data and the host boundary -------------------------------------------------------
     def uniform(self, n_samples, dim, *, seed=0, dtype=None):
         """Points uniform in [0, 1]^dim, on this backend's device (see :func:`coc.kernels.data.uniform`)."""
-        return data.uniform(n_samples, dim, xp=self.xp, seed=check_seed(seed),
-                            dtype=dtype or self.default_dtype)
+        dtype = dtype or self.default_dtype
+        self.check_fits(generation_bytes(n_samples, dim, dtype), what=f"{n_samples} x {dim} uniform points")
+        return data.uniform(n_samples, dim, xp=self.xp, seed=check_seed(seed), dtype=dtype)
 
     def blobs(self, n_centers, n_per_center, dim, std, *, seed=0, dtype=None):
         """Gaussian blobs and their true labels (see :func:`coc.kernels.data.blobs`)."""
-        return data.blobs(n_centers, n_per_center, dim, std, xp=self.xp, seed=check_seed(seed),
-                          dtype=dtype or self.default_dtype)
+        dtype = dtype or self.default_dtype
+        if _is_count(n_centers) and _is_count(n_per_center):  # else data.blobs says what is wrong
+            self.check_fits(generation_bytes(n_centers * n_per_center, dim, dtype),
+                            what=f"{n_centers} x {n_per_center} blob points in {dim} dimensions")
+        return data.blobs(n_centers, n_per_center, dim, std, xp=self.xp, seed=check_seed(seed), dtype=dtype)
 
     def asarray(self, X, dtype=None):
         """Move a host array to this backend's device (the one entrance)."""
@@ -97,6 +104,11 @@ class Backend:
         """Wait for queued device work; a no-op on the CPU."""
 
     # -- memory and device ------------------------------------------------------------------
+    def check_fits(self, n_bytes: int, *, what: str) -> None:
+        """Raise :class:`CocError` before allocating when ``n_bytes`` exceed :meth:`free_memory`
+        (a MemoryError half-way, or the system's out-of-memory killer, is the alternative)."""
+        check_fits(n_bytes, self.free_memory(), what=what)
+
     def free_memory(self) -> int:
         """Bytes available to a new allocation on this backend's device (host RAM on a CPU)."""
         return _xp.free_bytes(self.xp)
@@ -160,8 +172,9 @@ class Backend:
             seed = check_seed(seed)
             n_init = _check_int(n_init, "n_init", 1)
             max_iter = _check_int(max_iter, "max_iter", 1)
-            if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
-                raise CocError(f"tol must be a number >= 0 or None, got {tol!r}")
+            if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating))
+                                    or not 0 <= tol < math.inf):
+                raise CocError(f"tol must be a finite number >= 0 or None, got {tol!r}")
             _check_choice(metric, METRICS, "metric")
         if metric == "cosine":
             X = normalize_rows(X, xp=self.xp)
@@ -235,6 +248,19 @@ class Backend:
         if method not in self.tsne_methods:
             raise CocError(f"backend {self.name!r} has no t-SNE method {method!r}; "
                            f"it has: {', '.join(self.tsne_methods)}")
+
+
+def generation_bytes(n_samples, dim, dtype) -> int:
+    """Peak bytes of drawing ``n_samples`` x ``dim`` points: on NumPy the draw is made in
+    float64 and cast (:func:`coc.kernels.data.uniform`), and a blob's center rows are gathered
+    into a temporary of the same shape, so two full arrays beside the result's rows."""
+    if not (_is_count(n_samples) and _is_count(dim)):
+        return 0  # the generator's own checks name what is wrong
+    return int(n_samples) * int(dim) * (8 + np.dtype(dtype).itemsize)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def normalize_rows(X, *, xp):

@@ -63,6 +63,11 @@ def main(argv=None) -> int:
     except CocError as e:
         print(f"coc: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError as e:  # what no check before the work foresaw: still one line, no traceback
+        detail = f" ({e})" if str(e) else ""
+        print(f"coc: error: not enough memory{detail}; try fewer points or dimensions, or float32",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("coc: interrupted", file=sys.stderr)
         return 130

@@ -12,32 +12,29 @@ from coc.utils.validation import MAX_SEED, CocError, check_seed
 
 def str_list(text):
     """``"a, b"`` -> ``["a", "b"]``."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return items
+    return _items(text, str, "a comma-separated list")
 
 
 def int_list(text):
     """``"1000,10_000"`` -> ``[1000, 10000]``."""
-    try:
-        items = [int(t.replace("_", "")) for t in text.split(",") if t.strip()]
-    except ValueError:
-        items = []
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    return items
+    return _items(text, lambda t: int(t.replace("_", "")), "comma-separated integers")
 
 
 def float_list(text):
     """``"0.01,0.3"`` -> ``[0.01, 0.3]``."""
+    return _items(text, float, "comma-separated numbers")
+
+
+def _items(text, convert, expected):
+    """Each comma-separated item of ``text``, converted; an empty item (``2,,3``, ``2,3,``)
+    is refused, as a typo is more likely than a wish to skip one."""
+    items = [t.strip() for t in text.split(",")]
     try:
-        items = [float(t) for t in text.split(",") if t.strip()]
+        if all(items):
+            return [convert(t) for t in items]
     except ValueError:
-        items = []
-    if not items:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return items
+        pass
+    raise argparse.ArgumentTypeError(f"expected {expected} with no empty item, got {text!r}")
 
 
 def seed(text):

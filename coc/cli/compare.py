@@ -9,7 +9,7 @@ from coc.io.outputs import atomic_write_text, check_outputs_writable, same_file,
 from coc.suite.compare import FORMATS, compare_table, render_csv, render_json, render_markdown
 from coc.suite.gate import gate
 from coc.suite.records import ENV_FILE, LOCK_FILE, RESULTS_FILE, SCALING_FILE, TABLE_FILE, load_results
-from coc.utils.validation import CocError
+from coc.utils.validation import CocError, check_ratio
 
 
 def add_arguments(p) -> None:
@@ -28,8 +28,8 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     """Run ``coc compare``; returns the exit status."""
-    if args.fail_above is not None and not args.fail_above > 0:
-        raise CocError(f"--fail-above must be a ratio > 0, got {args.fail_above}")
+    if args.fail_above is not None:  # before reading the runs: the same rule as gate()'s
+        check_ratio(args.fail_above, name="--fail-above")
     if args.out:
         inputs = [_results_file(args.a), _results_file(args.b)]
         check_outputs_writable([args.out], inputs=inputs)

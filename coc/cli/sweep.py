@@ -18,7 +18,7 @@ from coc.suite.report import write_report
 from coc.suite.schema import STATUSES
 from coc.suite.sweep import make_folder, open_result_folder, run_pending
 from coc.utils.timing import harness_overhead
-from coc.utils.validation import CocError
+from coc.utils.validation import check_n_samples
 
 
 def add_arguments(p) -> None:
@@ -89,8 +89,7 @@ def main(args) -> int:
     """Run ``coc sweep``; returns the exit status."""
     profile = get_profile(args.profile)
     repeats = profile.repeats if args.repeats is None else args.repeats
-    if repeats < 1:
-        raise CocError(f"--repeats must be >= 1, got {repeats}")
+    repeats = check_n_samples(repeats, minimum=1, name="--repeats")
     cells = make_cells(
         profile, backends=args.backends, ops=args.ops, n_samples=args.n_samples, dims=args.dims,
         dtype=args.dtype, k=args.k, max_iter=args.max_iter,

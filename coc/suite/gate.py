@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coc.suite.cells import cell_key
+from coc.utils.validation import check_ratio
 
 #: quality key -> (direction that is worse, tolerance, relative?)
 TOLERANCES = {
@@ -94,7 +95,13 @@ def gate(a, b, *, fail_above: float) -> list:
     -------
     list of Failure
         In A's order; empty when B passes.
+
+    Raises
+    ------
+    CocError
+        ``fail_above`` is not a finite ratio > 0.
     """
+    fail_above = check_ratio(fail_above, name="fail_above")
     in_b = {cell_key(r): r for r in b}
     failures = []
     for ra in a:

@@ -35,7 +35,7 @@ from coc.suite.records import (
     read_env,
 )
 from coc.suite.runner import run_cell
-from coc.utils.validation import CocError
+from coc.utils.validation import CocError, check_n_samples
 
 
 def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
@@ -71,6 +71,7 @@ def run_sweep(cells, out, *, profile, repeats: int, progress: bool = True,
         Before any cell runs: another sweep holds the folder, or its files cannot be used
         (see :func:`open_result_folder`).
     """
+    repeats = check_n_samples(repeats, minimum=1, name="repeats")
     out = make_folder(out)
     with FolderLock(out, name=LOCK_FILE, what="coc sweep"):
         done = open_result_folder(out, env=env or collect_env(), retry_failed=retry_failed)

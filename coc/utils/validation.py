@@ -20,6 +20,26 @@ def check_n_samples(n_samples, *, minimum: int = 2, name: str = "n_samples") -> 
     return int(n_samples)
 
 
+def check_ratio(value, *, name: str) -> float:
+    """A threshold that is a ratio: a finite real number above 0 (NaN would pass every test
+    it meets, a negative ratio fail every one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise CocError(f"{name} must be a finite ratio > 0, got {value!r}")
+    return float(value)
+
+
+def check_fits(n_bytes: int, available: int, *, what: str) -> None:
+    """Refuse, before allocating, a job that needs more memory than ``available`` bytes."""
+    if n_bytes > available:
+        raise CocError(f"{what} needs about {_gib(n_bytes)} of memory; {_gib(available)} are "
+                       "available here (use fewer points or dimensions, or float32)")
+
+
+def _gib(n_bytes) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**27 else f"{n_bytes / 2**20:.0f} MiB"
+
+
 def check_dim(dim) -> int:
     if not _is_int(dim) or dim < 1:
         raise CocError(f"dim must be an integer >= 1, got {dim!r}")
@@ -124,8 +144,10 @@ def check_X_and_labels(X, labels, *, xp, min_samples: int = 2):
     labels = _as_labels(labels, X.shape[0], xp=xp)
     ordered = xp.sort(labels)
     n_labels = (xp.count_nonzero(ordered[1:] != ordered[:-1]) + 1).astype(xp.float64)
-    bad, biggest, n_labels = (float(v) for v in xp.stack([*_X_stats(X, xp=xp), n_labels]).tolist())
+    bad, biggest, n_labels, bad_labels = (
+        float(v) for v in xp.stack([*_X_stats(X, xp=xp), n_labels, _n_bad_labels(labels, xp=xp)]).tolist())
     _raise_for_X(X, bad, biggest, xp=xp)
+    _raise_for_bad_labels(int(bad_labels), X.shape[0])
     _raise_for_labels(int(n_labels), X.shape[0])
     return X, labels
 
@@ -178,6 +200,7 @@ def max_magnitude(dtype, dim: int, *, xp) -> float:
 def check_labels(labels, n_samples: int, *, xp):
     """Check labels for a silhouette: one per point and at least two distinct values."""
     labels = _as_labels(labels, n_samples, xp=xp)
+    _raise_for_bad_labels(int(_n_bad_labels(labels, xp=xp)), n_samples)
     _raise_for_labels(int(xp.unique(labels).shape[0]), n_samples)
     return labels
 
@@ -189,6 +212,19 @@ def _as_labels(labels, n_samples, *, xp):
             f"labels must be 1-D with one label per point ({n_samples}), got shape {tuple(labels.shape)}"
         )
     return labels
+
+
+def _n_bad_labels(labels, *, xp):
+    """Device scalar (float64): labels that are NaN or inf. A NaN is unequal to itself, so
+    each one would count as a cluster of its own and the silhouette come out a number."""
+    if labels.dtype.kind not in "fc":
+        return xp.zeros((), dtype=xp.float64)
+    return xp.count_nonzero(~xp.isfinite(labels)).astype(xp.float64)
+
+
+def _raise_for_bad_labels(n_bad, n_samples):
+    if n_bad:
+        raise CocError(f"labels hold NaN or inf for {n_bad} of the {n_samples} points")
 
 
 def _raise_for_labels(n_labels, n_samples):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from coc.backends.base import generation_bytes
 from coc.utils.validation import CocError, check_dim, check_n_clusters, check_n_samples, check_perplexity, check_std
 
 #: The notebook's settings.
@@ -132,6 +133,14 @@ def run_experiment(
         raise CocError(f"n_samples ({n_samples}) must be at least the number of centers ({n_centers})")
     if tsne:
         check_perplexity(perplexity, min(n_samples, n_per_center * n_centers))
+    # Before the first draw: one scenario's data, and t-SNE's neighbor lists and joint
+    # probabilities (an index and a value a pair, the pairs of both directions), a floor of
+    # what the run holds at once; a size far beyond it is one error now, not a MemoryError
+    # (or the system's out-of-memory killer) minutes in.
+    need = generation_bytes(n_samples, dim, backend.default_dtype)
+    if tsne:
+        need += n_samples * int(3 * perplexity) * 2 * (8 + 8)
+    backend.check_fits(need, what=f"coc experiment at {n_samples} x {dim}")
 
     config = dict(
         backend=backend.name, n_samples=n_samples, dim=dim, ks=ks, stds=stds, n_centers=n_centers,

@@ -140,7 +140,7 @@ def test_progress_is_refused_where_the_engine_cannot_report_it():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_init=0), "n_init must be an integer >= 1"),
     (dict(max_iter=0), "max_iter must be an integer >= 1"),
-    (dict(tol=-1), "tol must be a number >= 0"),
+    (dict(tol=-1), "tol must be a finite number >= 0"),
     (dict(seed=-1), "seed must be an integer from 0"),
     (dict(seed=2**40), "seed must be an integer from 0"),
     (dict(metric="manhattan"), "metric must be one of euclidean, cosine"),

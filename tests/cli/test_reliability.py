@@ -82,8 +82,10 @@ Xs = np.random.default_rng(0).random((40, 3))
     ({"n_init": 1.5}, "n_init must be an integer >= 1"),
     ({"max_iter": 0}, "max_iter must be an integer >= 1"),
     ({"max_iter": -3}, "max_iter must be an integer >= 1"),
-    ({"tol": -1}, "tol must be a number >= 0"),
-    ({"tol": float("nan")}, "tol must be a number >= 0"),
+    ({"tol": -1}, "tol must be a finite number >= 0"),
+    ({"tol": float("nan")}, "tol must be a finite number >= 0"),
+    ({"tol": float("inf")}, "tol must be a finite number >= 0"),
+    ({"tol": True}, "tol must be a finite number >= 0"),
 ])
 def test_kmeans_parameters_are_checked(backend, kwargs, match):
     be = coc.get_backend(backend)

@@ -81,7 +81,7 @@ def test_formats_and_bad_ratio(run_a, tmp_path, capsys):
     assert doc == json.loads(out.read_text()) and doc["shared"] == 2
     assert doc["rows"][0]["B:numpy vs A:sklearn"] > 0
     assert main(["compare", str(run_a), str(run_a), "--fail-above", "0"]) == 2
-    assert "--fail-above must be a ratio > 0" in capsys.readouterr().err
+    assert "--fail-above must be a finite ratio > 0" in capsys.readouterr().err
 
 
 def test_pytest_benchmark_json_carries_quality_and_machine(tmp_path):

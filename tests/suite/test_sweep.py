@@ -157,7 +157,7 @@ def test_partial_last_line_is_repaired_once_and_rerun(tmp_path, capsys):
     (["--backends", "cupi"], "unknown backend 'cupi'"),
     (["--ops", "pca"], "unknown op 'pca'"),
     (["--profile", "huge"], "unknown profile 'huge'"),
-    (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--repeats", "0"], "--repeats must be an integer >= 1"),
     (["--n-samples", "ten"], "expected comma-separated integers"),
     (["--n-samples", "1"], "n_samples must be an integer >= 2"),
     (["--dims", "0"], "dim must be an integer >= 1"),
