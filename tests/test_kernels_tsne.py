@@ -52,8 +52,10 @@ def test_trustworthiness_matches_sklearn(xp, name):
 def test_exact_and_fft_methods_reach_the_same_quality(xp):
     skip_heavy_strict(xp)
     X = data.blobs(5, 60, 16, 0.4, xp=np, seed=1)[0]
+    # at the default iterations: 300 (50 past early exaggeration) compared two embeddings still
+    # unfolding at openTSNE's learning rate (0.75 against 0.73; 0.899 against 0.900 at 750)
     scores = {
-        m: trustworthiness(X, host(T.tsne(xp.asarray(X), xp=xp, method=m, max_iter=300)), n_neighbors=10)
+        m: trustworthiness(X, host(T.tsne(xp.asarray(X), xp=xp, method=m)), n_neighbors=10)
         for m in ("exact", "fft")
     }
     assert abs(scores["exact"] - scores["fft"]) < 0.01, scores
