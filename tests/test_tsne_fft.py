@@ -94,3 +94,17 @@ def test_symmetrize_sums_repeated_neighbors(xp):
     got[rows, cols] = vals
     got += got.T
     np.testing.assert_allclose(got, ref / ref.sum(), atol=1e-15)
+
+
+def test_attraction_by_row_runs_equals_the_scatter():
+    g = np.random.default_rng(6)
+    n = 300
+    key = np.unique(g.integers(0, n * n, 4000))
+    rows, cols = key // n, key % n
+    keep = rows < cols
+    rows, cols = rows[keep], cols[keep]
+    Y = g.normal(0, 3, (n, 2)).astype(np.float32)
+    vals = g.random(rows.size).astype(np.float32)
+    plain = T._attractive(Y, rows, cols, vals, xp=np)
+    runs = T._attractive(Y, rows, cols, vals, xp=np, row_runs=T._row_runs(rows, xp=np))
+    np.testing.assert_allclose(runs, plain, rtol=1e-5, atol=1e-6)

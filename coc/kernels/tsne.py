@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from coc._xp import rng
+from coc._xp import is_numpy, rng
 from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
 from coc.kernels._tsne_fft import box_count as _n_boxes
 from coc.kernels._tsne_fft import repulsive_fft as _repulsive_fft
@@ -118,6 +118,7 @@ def _descend(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
     """openTSNE's gradient descent (momentum, gains, clipped steps) from ``Y``, in place."""
     n = Y.shape[0]
     cache = {}  # the FFT grid's kernel spectra, reused while the grid is unchanged
+    row_runs = _row_runs(rows, xp=xp) if is_numpy(xp) else None
     update = xp.zeros_like(Y)
     gains = xp.ones_like(Y)
     n_boxes = None
@@ -133,7 +134,7 @@ def _descend(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
             rep, Z = _repulsive_fft(Y, xp=xp, n_boxes=n_boxes, cache=cache)
         else:
             rep, Z = _repulsive_exact(Y, xp=xp)
-        grad = _attractive(Y, rows, cols, vals, xp=xp)
+        grad = _attractive(Y, rows, cols, vals, xp=xp, row_runs=row_runs)
         grad *= 4.0 * exaggeration
         grad -= rep * (4.0 / Z)
         inc = update * grad < 0
@@ -268,20 +269,40 @@ def _initialize(X, init, *, seed, xp):
 
 
 # -- forces -----------------------------------------------------------------------------------
-def _attractive(Y, rows, cols, vals, *, xp):
-    """``sum_j P_ij q_ij (y_i - y_j)`` with ``q = 1 / (1 + |y_i - y_j|^2)``, over the pairs of P."""
+def _attractive(Y, rows, cols, vals, *, xp, row_runs=None):
+    """``sum_j P_ij q_ij (y_i - y_j)`` with ``q = 1 / (1 + |y_i - y_j|^2)``, over the pairs of P.
+
+    ``row_runs``: :func:`_row_runs` of the sorted ``rows``, on NumPy only; the rows' half of the
+    scatter is then a segmented sum (``add.reduceat``: 4x faster than ``add.at`` measured on
+    6e6 pairs into 1e5 points).
+    """
     n = Y.shape[0]
     # one coordinate at a time: 1-D gathers and scatters are the fast ones. ufunc.at, not
     # bincount: cupy.bincount reads max(index) back to the host on every call.
-    dx = xp.take(Y[:, 0], rows) - xp.take(Y[:, 0], cols)
-    dy = xp.take(Y[:, 1], rows) - xp.take(Y[:, 1], cols)
-    w = vals / (1 + dx * dx + dy * dy)
+    dx = xp.take(Y[:, 0], rows)
+    dx -= xp.take(Y[:, 0], cols)
+    dy = xp.take(Y[:, 1], rows)
+    dy -= xp.take(Y[:, 1], cols)
+    w = dx * dx
+    w += dy * dy
+    w += 1
+    xp.divide(vals, w, out=w)
     F = xp.zeros((2, n), dtype=Y.dtype)
     for d, f in enumerate((dx, dy)):
         f *= w
-        xp.add.at(F[d], rows, f)
-        xp.add.at(F[d], cols, -f)  # cupy has no float subtract.at: CUDA has no atomicSub on floats
+        if row_runs is None:
+            xp.add.at(F[d], rows, f)
+        else:
+            F[d][row_runs[0]] += xp.add.reduceat(f, row_runs[1])
+        f *= -1  # cupy has no float subtract.at: CUDA has no atomicSub on floats
+        xp.add.at(F[d], cols, f)
     return F.T
+
+
+def _row_runs(rows, *, xp):
+    """The distinct values of the sorted ``rows`` and where each one's run starts (NumPy)."""
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), rows[1:] != rows[:-1]]))
+    return rows[starts], starts
 
 
 def _repulsive_exact(Y, *, xp, n_boxes=None):
