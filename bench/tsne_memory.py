@@ -4,7 +4,7 @@
 
 coc's exact kNN takes hours at 1e6 points on a CPU, so the neighbors are found first, apart,
 by faiss (``IndexIVFFlat``, 1024 lists, 16 probed: approximate), saved, and fed to
-``coc.kernels.tsne.tsne`` in a fresh subprocess in place of its ``_knn``. The subprocess holds
+``coc.kernels.tsne.tsne`` in a fresh subprocess in place of its kNN stage (``knn``). The subprocess holds
 what a run holds (the data in float32, the neighbors' float32 distances and int64 indices, then
 everything coc allocates); its peak resident set (``ru_maxrss``) is the measurement, with the
 resident set after each stage (psutil) and each stage's time. Data: 10 Gaussian blobs of std
@@ -68,20 +68,21 @@ def measure(n, dim, path, max_iter):
     proc = psutil.Process()
     rss = {"start": proc.memory_info().rss}
     X = data(n, dim)
-    dist, idx = np.load(path / "dist.npy"), np.load(path / "idx.npy")
+    # handed over, not kept: a run frees its neighbors once the affinities are built
+    held = [np.load(path / "dist.npy"), np.load(path / "idx.npy")]
     rss["data_and_neighbors"] = proc.memory_info().rss
     times = {}
-    T._knn = lambda X, k, *, xp: (dist[:, :k], idx[:, :k])
-    joint = T._joint_probabilities
+    T.knn = lambda X, k, *, xp, method, seed: (held.pop(0), held.pop(0), "faiss-ivf (fed)")
+    affinities = T._affinities
 
-    def timed_joint(*a, **kw):
+    def timed_affinities(*a, **kw):
         t = time.perf_counter()
-        out = joint(*a, **kw)
+        out = affinities(*a, **kw)
         times["affinities_s"] = round(time.perf_counter() - t, 2)
         rss["after_affinities"] = proc.memory_info().rss
         return out
 
-    T._joint_probabilities = timed_joint
+    T._affinities = timed_affinities
     load = os.getloadavg()
     t = time.perf_counter()
     Y = T.tsne(X, xp=np, seed=0, **({} if max_iter is None else {"max_iter": max_iter}))
@@ -93,7 +94,7 @@ def measure(n, dim, path, max_iter):
     return {"n": n, "dim": dim, "max_iter": max_iter or "default", "peak_rss_bytes": peak,
             "peak_rss_gb": round(peak / 1e9, 3), "rss_bytes": rss, **times,
             "kl": round(q["kl"], 5), "knn_preservation": round(q["knn_preservation"], 4),
-            "neighbors": "faiss IndexIVFFlat nlist=1024 nprobe=16 (approximate), fed in place of _knn",
+            "neighbors": "faiss IndexIVFFlat nlist=1024 nprobe=16 (approximate), fed in place of knn",
             "loadavg_before": load, "loadavg_after": os.getloadavg(),
             "machine": envinfo.cpu_info(), "commit": envinfo.git_commit(),
             "created_at": envinfo.timestamp()}

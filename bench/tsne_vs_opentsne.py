@@ -9,9 +9,9 @@ first in odd rounds, openTSNE first in even ones) so that both meet the same loa
 carries ``os.getloadavg()`` before and after, the machine (``coc.envinfo``) and coc's commit.
 
 * ``coc``: ``coc.kernels.tsne.tsne(X, xp=numpy, seed=0)``: its defaults (``--coc-kw`` JSON
-  overrides them for experiments, and is recorded). The neighbors are coc's own (exact, tiled)
-  unless ``--knn faiss`` feeds exact neighbors from faiss's ``IndexFlatL2`` instead; either way
-  the time spent finding them is recorded apart as ``knn_s`` (it is included in ``time_s``).
+  overrides them for experiments, and is recorded), neighbors by ``--neighbors`` (default
+  ``auto``: exact on small data, hnswlib above); the time spent finding them is recorded apart
+  as ``knn_s`` (it is included in ``time_s``).
 * ``opentsne``: ``openTSNE.TSNE(negative_gradient_method="fft", n_jobs=cores,
   random_state=0)``, otherwise its defaults (750 iterations, its own approximate neighbors).
 """
@@ -35,49 +35,15 @@ from coc.quality import tsne_quality  # noqa: E402
 PERPLEXITY = 30.0
 
 
-def faiss_knn(X, k, *, xp):
-    """Exact squared distances and indices of each row's k nearest other rows, by faiss."""
-    import faiss
-
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    index = faiss.IndexFlatL2(X.shape[1])
-    index.add(X)
-    dist, idx = index.search(X, k + 1)
-    # the first hit is the point itself, except among duplicates: drop it by index
-    self_hit = idx == np.arange(X.shape[0])[:, None]
-    keep = np.where(self_hit.any(axis=1, keepdims=True), ~self_hit, np.arange(k + 1) < k)
-    return (dist[keep].reshape(-1, k).astype(X.dtype), idx[keep].reshape(-1, k).astype(np.int64))
-
-
-class _Timed:
-    """Wraps coc's kNN to record its time (restored on exit)."""
-
-    def __init__(self, knn):
-        self.knn, self.seconds, self.original = knn, 0.0, T._knn
-
-    def __enter__(self):
-        def timed(X, k, *, xp):
-            t = time.perf_counter()
-            out = self.knn(X, k, xp=xp)
-            self.seconds += time.perf_counter() - t
-            return out
-
-        T._knn = timed
-        return self
-
-    def __exit__(self, *exc):
-        T._knn = self.original
-
-
-def run_coc(X, *, knn, coc_kw):
+def run_coc(X, *, neighbors, coc_kw):
     iters = []
+    info = {"clock": time.perf_counter}
     kw = {"progress": lambda i, m: iters.append(i), **coc_kw}
-    with _Timed(faiss_knn if knn == "faiss" else T._knn) as timer:
-        t = time.perf_counter()
-        Y = T.tsne(X, xp=np, perplexity=PERPLEXITY, seed=0, **kw)
-        seconds = time.perf_counter() - t
-    return Y, seconds, {"knn_s": round(timer.seconds, 3), "iterations": iters[-1],
-                        "neighbors": "faiss IndexFlatL2 (exact)" if knn == "faiss" else "coc exact (tiled)"}
+    t = time.perf_counter()
+    Y = T.tsne(X, xp=np, perplexity=PERPLEXITY, seed=0, neighbors=neighbors, info=info, **kw)
+    seconds = time.perf_counter() - t
+    return Y, seconds, {"knn_s": round(info["knn_seconds"], 3), "iterations": iters[-1],
+                        "neighbors": info["neighbors"]}
 
 
 def run_opentsne(X):
@@ -98,7 +64,7 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--engines", nargs="+", default=["coc", "opentsne"], choices=["coc", "opentsne"])
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--knn", choices=["coc", "faiss"], default="coc")
+    ap.add_argument("--neighbors", default="auto", help="coc's kNN engine (coc.kernels.neighbors)")
     ap.add_argument("--coc-kw", type=json.loads, default={})
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -111,7 +77,7 @@ def main(argv=None):
             for engine in engines:
                 load_before = os.getloadavg()
                 if engine == "coc":
-                    Y, seconds, extra = run_coc(X, knn=args.knn, coc_kw=args.coc_kw)
+                    Y, seconds, extra = run_coc(X, neighbors=args.neighbors, coc_kw=args.coc_kw)
                     extra["coc_kw"] = args.coc_kw
                 else:
                     Y, seconds, extra = run_opentsne(X)

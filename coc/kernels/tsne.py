@@ -2,7 +2,8 @@
 
 Stages, as in openTSNE and scikit-learn:
 
-1. affinities: exact k nearest neighbors by tiled matrix products, per-point perplexity
+1. affinities: k nearest neighbors (:mod:`coc.kernels.neighbors`: exact by tiled matrix
+   products, or approximate by hnswlib on the host), per-point perplexity
    calibration by a binary search run on all points at once, then the symmetric joint
    probabilities ``P = (P + P^T) / sum``, kept sparse (each unordered pair once);
 2. initialization: the first two principal components scaled to a std of 1e-4, or noise;
@@ -17,9 +18,10 @@ from __future__ import annotations
 import math
 
 from coc._xp import is_numpy, rng
-from coc.kernels._common import row_norms_sq, sq_distances, tile_rows
+from coc.kernels._common import tile_rows
 from coc.kernels._tsne_fft import box_count as _n_boxes
 from coc.kernels._tsne_fft import repulsive_fft as _repulsive_fft
+from coc.kernels.neighbors import knn
 
 #: ``method="auto"`` uses the exact repulsion up to this many points: there it costs about as
 #: much as the FFT grid (whose size does not shrink below ``_MIN_INTERVALS`` boxes) and is exact.
@@ -35,11 +37,13 @@ _MAX_STEP_NORM = 5.0
 _BINARY_SEARCH_STEPS = 100
 _BINARY_SEARCH_CHECK = 10  # host syncs in the perplexity search: at most steps / check
 _PERPLEXITY_TOL = 1e-5  # on the entropy, in nats, as scikit-learn
+#: Rows of the neighbor graph kept in ``info`` for a recall check: enough for a recall to 0.01.
+INFO_SAMPLE = 500
 
 
 def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=750,
          early_exaggeration=12.0, early_exaggeration_iter=250, learning_rate="auto",
-         init="pca", method="auto", n_neighbors=None, progress=None):
+         init="pca", method="auto", n_neighbors=None, progress=None, neighbors="auto", info=None):
     """A 2-D t-SNE embedding of ``X``.
 
     The defaults are openTSNE's schedule (Belkina et al. 2019; Linderman et al. 2019), which
@@ -83,6 +87,15 @@ def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=750,
         Neighbors per point in ``P``; default ``min(n_samples - 1, int(3 * perplexity))``.
     progress : callable or None
         Called as ``progress(iteration, max_iter)`` every 50 iterations and at the end.
+    neighbors : {"auto", "exact", "hnswlib"}
+        The kNN engine (:func:`coc.kernels.neighbors.knn`); ``auto`` is exact on small data
+        and on a GPU.
+    info : dict or None
+        Filled, where given, with what ran, for the records: ``neighbors`` (the engine),
+        ``knn_sample_rows`` (a ``range`` of up to :data:`INFO_SAMPLE` evenly spaced rows) and
+        ``knn_sample`` (their neighbor indices, an xp array: a recall check outside the clock), and,
+        where ``info["clock"]`` is a callable the caller gave (which must wait for the device
+        before reading its clock), ``knn_seconds``.
 
     Returns
     -------
@@ -102,7 +115,18 @@ def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=750,
         n_neighbors = int(3.0 * perplexity)
     n_neighbors = max(1, min(n - 1, int(n_neighbors)))
 
-    rows, cols, vals = _joint_probabilities(X, perplexity, n_neighbors=n_neighbors, xp=xp)
+    clock = info.get("clock") if info is not None else None
+    start = clock() if clock is not None else None
+    dist, idx, engine = knn(X, n_neighbors, xp=xp, method=neighbors, seed=seed)
+    if info is not None:
+        info["neighbors"] = engine
+        if clock is not None:
+            info["knn_seconds"] = clock() - start
+        rows = range(0, n, -(-n // INFO_SAMPLE))  # at most INFO_SAMPLE rows, spread over X
+        info["knn_sample_rows"] = rows
+        info["knn_sample"] = idx[rows.start:rows.stop:rows.step].copy()  # on xp's device
+    rows, cols, vals = _affinities(dist, idx, perplexity, xp=xp)
+    del dist, idx
     # The descent runs in float32 whatever X's dtype, as scikit-learn's does: the forces are
     # approximations far coarser than its rounding, and it halves the memory traffic.
     vals = vals.astype(xp.float32)
@@ -153,29 +177,6 @@ def _descend(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
 
 
 # -- affinities -------------------------------------------------------------------------------
-def _knn(X, k, *, xp):
-    """Squared distances (n, k) and indices (n, k) of each row's k nearest other rows.
-
-    Exact: row tiles of the distance matrix by matrix products, top k per tile by
-    ``argpartition`` (the order within the k is unspecified).
-    """
-    n = X.shape[0]
-    X = X - X.mean(axis=0)  # centring shrinks the norms, hence the cancellation in |a|^2-2ab+|b|^2
-    X_sq = row_norms_sq(X, xp=xp)
-    step = tile_rows(n, X.dtype.itemsize, xp=xp, n_buffers=4)
-    dist = xp.empty((n, k), dtype=X.dtype)
-    idx = xp.empty((n, k), dtype=xp.int64)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        D = sq_distances(X[start:stop], X, xp=xp, A_sq=X_sq[start:stop], B_sq=X_sq)
-        local = xp.arange(stop - start)
-        D[local, local + start] = xp.inf  # a point is not its own neighbor, even among duplicates
-        nearest = xp.argpartition(D, k - 1, axis=1)[:, :k]
-        idx[start:stop] = nearest
-        dist[start:stop] = xp.take_along_axis(D, nearest, axis=1)
-    return dist, idx
-
-
 def _conditional_probabilities(dist, perplexity, *, xp):
     """Row-stochastic ``P[i, j] = p_{j|i}`` over each point's neighbors, of entropy log(perplexity).
 
@@ -208,7 +209,14 @@ def _conditional_probabilities(dist, perplexity, *, xp):
 
 
 def _joint_probabilities(X, perplexity, *, n_neighbors, xp):
-    """Sparse symmetric joint probabilities ``P = (P_cond + P_cond^T) / sum``.
+    """:func:`_affinities` of ``X``'s exact ``n_neighbors`` nearest neighbors."""
+    dist, idx, _ = knn(X, n_neighbors, xp=xp, method="exact")
+    return _affinities(dist, idx, perplexity, xp=xp)
+
+
+def _affinities(dist, idx, perplexity, *, xp):
+    """Sparse symmetric joint probabilities ``P = (P_cond + P_cond^T) / sum`` over the kNN graph
+    (``dist``: squared distances, ``idx``: indices, both (n, k)).
 
     As scikit-learn's ``_joint_probabilities_nn``. The matrix is symmetric, so it is returned
     as its upper triangle: each unordered pair ``i < j`` once, sorted, ``vals`` the entry at
@@ -219,8 +227,6 @@ def _joint_probabilities(X, perplexity, *, n_neighbors, xp):
     rows, cols : xp.ndarray of int64, shape (n_pairs,)
     vals : xp.ndarray of X's dtype, shape (n_pairs,)
     """
-    n = X.shape[0]
-    dist, idx = _knn(X, n_neighbors, xp=xp)
     P = _conditional_probabilities(dist, perplexity, xp=xp).ravel()
     return _symmetrize(P, idx, xp=xp)
 
