@@ -71,11 +71,21 @@ def kernel_spectra(n_nodes, spacing, *, xp, dtype):
     if is_numpy(xp):
         import scipy.fft
 
-        r = xp.arange(n_nodes + 1, dtype=xp.float64) * float(spacing)
-        cauchy = 1 / (1 + r[:, None] ** 2 + r[None, :] ** 2)
-        quarter = scipy.fft.dctn(xp.stack([cauchy * cauchy, cauchy]), type=1, axes=(1, 2), workers=-1)
-        # rows k > n_nodes of the even spectrum mirror rows m - k
-        return xp.concatenate([quarter, quarter[:, n_nodes - 1:0:-1]], axis=1).astype(dtype)
+        # in the descent's dtype: at 576 boxes a float64 quadrant, its transform and the
+        # concatenated copy were a third of the call
+        r = xp.arange(n_nodes + 1, dtype=dtype)
+        r *= float(spacing)
+        r *= r
+        kernels = xp.empty((2, n_nodes + 1, n_nodes + 1), dtype=dtype)
+        xp.add(r[:, None], r[None, :], out=kernels[1])
+        kernels[1] += 1
+        xp.reciprocal(kernels[1], out=kernels[1])
+        xp.multiply(kernels[1], kernels[1], out=kernels[0])
+        quarter = scipy.fft.dctn(kernels, type=1, axes=(1, 2), workers=-1, overwrite_x=True)
+        spectra = xp.empty((2, m, n_nodes + 1), dtype=dtype)
+        spectra[:, :n_nodes + 1] = quarter
+        spectra[:, n_nodes + 1:] = quarter[:, n_nodes - 1:0:-1]  # the even spectrum's mirror
+        return spectra
     offset = xp.arange(m)
     offset = xp.where(offset < n_nodes, offset, offset - m).astype(dtype) * spacing
     cauchy = 1 / (1 + offset[:, None] ** 2 + offset[None, :] ** 2)
