@@ -66,6 +66,8 @@ class Backend:
     tsne_methods: dict = {}
     #: What KMeans runs, for the records.
     kmeans_algorithm: str = ""
+    #: coc's t-SNE ``neighbors`` engines this backend has (``auto``: the engine's own choice).
+    tsne_neighbors: tuple = ("auto",)
     #: Whether ``tsne(progress=...)`` is honoured.
     reports_progress: bool = False
     #: Ops this engine does not have (a peer backend's), op -> why: benchmark cells skip them.
@@ -193,7 +195,7 @@ class Backend:
 
     def tsne(self, X, *, perplexity=TSNE_DEFAULTS["perplexity"], seed=0,
              max_iter=TSNE_DEFAULTS["max_iter"], init=TSNE_DEFAULTS["init"], method="auto",
-             metric="euclidean", progress=None, check_input=True):
+             metric="euclidean", progress=None, check_input=True, neighbors="auto"):
         """A 2-D t-SNE embedding of ``X``, shape (n_samples, 2), on this backend's device.
 
         Parameters
@@ -215,6 +217,10 @@ class Backend:
             ``progress(iteration, max_iter)`` every 50 iterations, on backends that report
             it (:attr:`reports_progress`); elsewhere a callable is an error.
         check_input : bool
+        neighbors : str
+            The kNN engine of the affinities (:attr:`tsne_neighbors`; ``coc`` kernels:
+            ``auto``, ``exact``, ``hnswlib``, see :mod:`coc.kernels.neighbors`). An engine
+            that is not installed is an error naming the extra that installs it.
 
         Returns
         -------
@@ -230,10 +236,11 @@ class Backend:
             self._check_tsne_method(method)
             if progress is not None and not self.reports_progress:
                 raise CocError(f"backend {self.name!r} cannot report t-SNE progress (progress=...)")
+        self._check_tsne_neighbors(neighbors)  # unchecked input too: cheap, and an extra may be missing
         if init == "pca" and X.shape[1] < 2:
             init = "random"
         Y = self._tsne(X, perplexity=perplexity, seed=seed, max_iter=max_iter, init=init,
-                       method=method, metric=metric, progress=progress)
+                       method=method, metric=metric, progress=progress, neighbors=neighbors)
         return Y.astype(X.dtype, copy=False)
 
     def algorithm(self, op: str, *, method: str = "auto") -> str:
@@ -248,6 +255,11 @@ class Backend:
         if method not in self.tsne_methods:
             raise CocError(f"backend {self.name!r} has no t-SNE method {method!r}; "
                            f"it has: {', '.join(self.tsne_methods)}")
+
+    def _check_tsne_neighbors(self, neighbors):
+        if neighbors not in self.tsne_neighbors:
+            raise CocError(f"backend {self.name!r} has no t-SNE neighbors {neighbors!r}; "
+                           f"it has: {', '.join(self.tsne_neighbors)}")
 
 
 def generation_bytes(n_samples, dim, dtype) -> int:

@@ -87,7 +87,7 @@ class PeerBackend(Backend):
     def _silhouette(self, X, labels, *, metric):
         self._missing("silhouette")
 
-    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress):
+    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress, neighbors):
         self._missing("tsne")
 
 
@@ -104,7 +104,7 @@ class OpenTSNEBackend(PeerBackend):
         "silhouette-dask": "openTSNE has no silhouette",
     }
 
-    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress):
+    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress, neighbors):
         from openTSNE import TSNE
 
         exaggeration_iter = min(250, max_iter)

@@ -37,7 +37,7 @@ class CumlBackend(CupyBackend):
 
         return silhouette_score(X, labels, metric=metric)
 
-    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress):
+    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress, neighbors):
         from cuml.manifold import TSNE
 
         # cuML renamed n_iter to max_iter (as scikit-learn did); accept either release.

@@ -31,7 +31,7 @@ class SklearnBackend(Backend):
 
         return silhouette_score(X, labels, metric=metric)
 
-    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress):
+    def _tsne(self, X, *, perplexity, seed, max_iter, init, method, metric, progress, neighbors):
         from sklearn.manifold import TSNE
 
         if max_iter < SKLEARN_MIN_TSNE_ITER:

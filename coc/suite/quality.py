@@ -27,7 +27,11 @@ What each op's ``quality`` dict holds
     cell's perplexity by bisection and symmetrized, ``P = (P_cond + P_cond^T) / (2 m)``; Q the
     Student-t kernel of the embedding, ``q_ij ∝ 1 / (1 + |y_i - y_j|^2)``. Lower is better;
     it is comparable between engines on the same cell, not with the engines' own reported KL
-    (which uses sparse, approximate P on all points).
+    (which uses sparse, approximate P on all points). Where the backend says which neighbors
+    its t-SNE found (coc's kernels: ``backend.tsne_info``): ``knn_recall``, the share of the
+    exact ``3 * perplexity`` nearest neighbors found, over ``knn_recall_sample`` rows
+    (:func:`knn_recall`), and ``knn_seconds``, the kNN stage's time inside the timed call (the
+    engine is in the record's ``algorithm``).
 """
 from __future__ import annotations
 
@@ -232,6 +236,19 @@ def tsne_quality(X, Y, *, perplexity: float) -> dict:
     }
 
 
+def knn_recall(X, rows, found) -> float:
+    """Mean share of each row's exact ``k`` nearest other points that ``found`` (len(rows), k) holds."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = np.asarray(rows)
+    k = found.shape[1]
+    _, exact = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X).kneighbors(X[rows])
+    own = exact == rows[:, None]
+    own[~own.any(axis=1), -1] = True  # a run of duplicates hid the row itself: drop the last
+    exact = exact[~own].reshape(len(rows), k)
+    return float(np.mean([np.intersect1d(a, b).size / k for a, b in zip(exact, found)]))
+
+
 # -- for a table ---------------------------------------------------------------------------
 #: What :func:`brief` writes, for a table's legend.
 LEGEND = ("quality: I×r = KMeans inertia / scikit-learn's on the same data and seed (1.00 = as good; "
@@ -285,5 +302,12 @@ def cell_quality(cell, backend, data: dict, result) -> Optional[dict]:
     if cell.op in ("silhouette", "silhouette-dask"):
         return silhouette_quality(X, y, result, is_reference=is_ref and cell.op == "silhouette")
     if cell.op == "tsne":
-        return tsne_quality(X, backend.to_numpy(result), perplexity=PERPLEXITY)
+        quality = tsne_quality(X, backend.to_numpy(result), perplexity=PERPLEXITY)
+        info = getattr(backend, "tsne_info", None) or {}
+        if "knn_sample" in info:
+            quality.update(knn_recall=knn_recall(X, info["knn_sample_rows"],
+                                                 backend.to_numpy(info["knn_sample"])),
+                           knn_recall_sample=len(info["knn_sample_rows"]),
+                           knn_seconds=info.get("knn_seconds"))
+        return quality
     return None

@@ -14,6 +14,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from coc.kernels import data
+from coc.kernels import neighbors as N
 from coc.kernels import tsne as T
 from coc.testing import count_syncs, strict_namespace
 from tests.conftest import skip_heavy_strict
@@ -52,8 +53,10 @@ def test_trustworthiness_matches_sklearn(xp, name):
 def test_exact_and_fft_methods_reach_the_same_quality(xp):
     skip_heavy_strict(xp)
     X = data.blobs(5, 60, 16, 0.4, xp=np, seed=1)[0]
+    # at the default iterations: 300 (50 past early exaggeration) compared two embeddings still
+    # unfolding at openTSNE's learning rate (0.75 against 0.73; 0.899 against 0.900 at 750)
     scores = {
-        m: trustworthiness(X, host(T.tsne(xp.asarray(X), xp=xp, method=m, max_iter=300)), n_neighbors=10)
+        m: trustworthiness(X, host(T.tsne(xp.asarray(X), xp=xp, method=m)), n_neighbors=10)
         for m in ("exact", "fft")
     }
     assert abs(scores["exact"] - scores["fft"]) < 0.01, scores
@@ -93,9 +96,9 @@ def test_attractive_against_dense_formula(xp):
     np.testing.assert_allclose(host(F), (((P + P.T) * q)[:, :, None] * d).sum(axis=1), rtol=1e-10, atol=1e-14)
 
 
-def test_knn_is_exact(xp):
+def test_exact_knn_matches_sklearn(xp):
     X = data.uniform(600, 8, xp=np, seed=2)
-    dist, idx = T._knn(xp.asarray(X), 15, xp=xp)
+    dist, idx = N.knn(xp.asarray(X), 15, xp=xp, method="exact")[:2]
     ref_dist, ref_idx = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X).kneighbors()
     np.testing.assert_array_equal(np.sort(host(idx), axis=1), np.sort(ref_idx, axis=1))
     np.testing.assert_allclose(np.sort(host(dist), axis=1), ref_dist**2, rtol=1e-8, atol=1e-10)
@@ -104,7 +107,7 @@ def test_knn_is_exact(xp):
 @pytest.mark.parametrize("perplexity", [5.0, 30.0])
 def test_calibrated_rows_have_the_target_entropy(xp, perplexity):
     X = data.blobs(4, 100, 10, 0.2, xp=np, seed=3)[0]
-    dist, _ = T._knn(xp.asarray(X), int(3 * perplexity), xp=xp)
+    dist, _ = N.knn(xp.asarray(X), int(3 * perplexity), xp=xp, method="exact")[:2]
     P = host(T._conditional_probabilities(dist, perplexity, xp=xp))
     np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-10)
     entropy = -(P * np.log(np.where(P > 0, P, 1))).sum(axis=1)
@@ -122,7 +125,7 @@ def test_joint_probabilities_are_symmetrized_conditionals(xp):
     P += P.T
     np.testing.assert_allclose(P.sum(), 1, rtol=1e-12)
     # reference: dense conditionals from the same neighbors, (P + P^T) / sum
-    dist, idx = (host(a) for a in T._knn(xp.asarray(X), k, xp=xp))
+    dist, idx = (host(a) for a in N.knn(xp.asarray(X), k, xp=xp, method="exact")[:2])
     cond = np.zeros((n, n))
     cond[np.repeat(np.arange(n), k), idx.ravel()] = host(T._conditional_probabilities(xp.asarray(dist), 7.0, xp=xp)).ravel()
     ref = cond + cond.T
