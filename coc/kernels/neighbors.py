@@ -32,11 +32,13 @@ EXTRA = "knn"
 #: (bench/knn_study.py --crossover, 2-core AMD EPYC, one run each).
 AUTO_EXACT_MAX_SAMPLES = 20_000
 #: hnswlib's graph (M links per node, ef_construction candidates while building) and its
-#: search breadth ef = max(EF_FACTOR * k, EF_MIN): recall of k = 90 at least 0.98 on the study's
-#: data (results/knn/study.jsonl).
+#: search breadth ef = max(ceil(HNSW_EF_FACTOR * (k + 1)), HNSW_EF_MIN), 301 for k = 90. On
+#: 1e5 blobs (results/knn/hnswlib_tuning.jsonl) ef 180 found 0.988 of the 90 neighbors in 32-d
+#: but 0.922 in 128-d; ef 300 found 0.966 there (ef 500: 0.985 for 1.7x the query time; M 32
+#: with ef 180: 0.981 for a 1.3x longer build).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_FACTOR = 2
+HNSW_EF_FACTOR = 3.3
 HNSW_EF_MIN = 100
 
 _fallback_warned = []  # auto's fallback is said once per process, not once per t-SNE
@@ -176,7 +178,7 @@ def _hnswlib(X, k, *, seed, n_threads, xp):
     index.init_index(max_elements=n, M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
                      random_seed=0 if seed is None else int(seed) % 2**31)
     index.add_items(data, num_threads=1)  # threads would insert in a different order each run
-    index.set_ef(max(HNSW_EF_FACTOR * (k + 1), HNSW_EF_MIN))
+    index.set_ef(max(math.ceil(HNSW_EF_FACTOR * (k + 1)), HNSW_EF_MIN))
     labels, _ = index.knn_query(data, k=k + 1, num_threads=n_threads)
     labels = labels.astype(np.int64)
     # Drop each point itself; where it is not among the k + 1 (a run of duplicates), the last.
