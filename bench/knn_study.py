@@ -5,6 +5,7 @@
     python bench/knn_study.py --digits --out results/knn/study.jsonl
     python bench/knn_study.py --crossover 5000 10000 20000 40000 --dim 32 --out results/knn/crossover.jsonl
     python bench/knn_study.py --tsne 5000 --dim 32 --out results/knn/tsne_quality.jsonl
+    python bench/knn_study.py --tsne 100000 --tsne-neighbors auto --dim 32 --out results/knn/tsne_quality.jsonl
     python bench/knn_study.py --table results/knn/study.jsonl results/knn/crossover.jsonl
 
 Each (engine, data) run is one subprocess, so that its peak memory (``ru_maxrss``) is its own
@@ -41,7 +42,7 @@ K = 90
 THREADS = 2
 #: distributions each engine installs beyond coc's own dependencies
 DISTS = {"hnswlib": ["hnswlib"], "pynndescent": ["pynndescent", "numba", "llvmlite"],
-         "annoy": ["annoy"], "faiss": ["faiss-cpu"]}
+         "annoy": ["annoy"], "faiss": ["faiss-cpu"], "coc-hnswlib": ["hnswlib"]}
 
 
 def install_bytes(engine):
@@ -283,6 +284,8 @@ def main(argv=None):
     p.add_argument("--tsne", type=int, nargs="*", help="t-SNE quality, exact against hnswlib kNN, at these n")
     p.add_argument("--tune", action="store_true", help="hnswlib's recall for a few M and ef")
     p.add_argument("--table", nargs="*", help="print a markdown table of these JSON-lines files")
+    p.add_argument("--tsne-neighbors", nargs="+", default=["exact", "hnswlib"],
+                   help="the neighbors engines of --tsne (auto, exact, hnswlib)")
     p.add_argument("--cap", type=float, default=600, help="seconds before a run is killed")
     p.add_argument("--sample", type=int, default=2000, help="query points checked against exact")
     p.add_argument("--out", default="results/knn/study.jsonl")
@@ -307,7 +310,7 @@ def main(argv=None):
         return
     if args.tsne:
         for n in args.tsne:
-            for neighbors in ("exact", "hnswlib"):
+            for neighbors in args.tsne_neighbors:
                 tsne_quality_line(n, args.dim[0], neighbors, args.out)
         return
     if args.crossover:
