@@ -11,7 +11,7 @@
     on the host: the optional extra ``pip install 'coc[knn]'``. Chosen over pynndescent, Annoy
     and faiss's HNSW by ``bench/knn_study.py`` (``results/knn/README.md``).
 ``"auto"``
-    Exact below :data:`AUTO_EXACT_MAX_SAMPLES` points or on a GPU, else hnswlib where it is
+    Exact up to :data:`AUTO_EXACT_MAX_SAMPLES` points and on a GPU, else hnswlib where it is
     installed; where it is not, exact, and one warning says so.
 """
 from __future__ import annotations
