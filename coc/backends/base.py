@@ -242,7 +242,6 @@ class Backend:
             raise CocError(f"backend {self.name!r} has no t-SNE method {method!r}; "
                            f"it has: {', '.join(self.tsne_methods)}")
 
-
     def _check_tsne_neighbors(self, neighbors):
         if neighbors not in self.tsne_neighbors:
             raise CocError(f"backend {self.name!r} has no t-SNE neighbors {neighbors!r}; "
