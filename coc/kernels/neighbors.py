@@ -11,7 +11,7 @@
     on the host: the optional extra ``pip install 'coc[knn]'``. Chosen over pynndescent, Annoy
     and faiss's HNSW by ``bench/knn_study.py`` (``results/knn/README.md``).
 ``"auto"``
-    Exact below :data:`AUTO_EXACT_MAX_SAMPLES` points or on a GPU, else hnswlib where it is
+    Exact up to :data:`AUTO_EXACT_MAX_SAMPLES` points and on a GPU, else hnswlib where it is
     installed; where it is not, exact, and one warning says so.
 """
 from __future__ import annotations
@@ -27,16 +27,21 @@ ENGINES = ("auto", "exact", "hnswlib")
 #: The approximate engine ``auto`` uses, and the extra that installs it.
 APPROXIMATE = "hnswlib"
 EXTRA = "knn"
-#: ``auto`` stays exact up to this many points. Where the exact scan and hnswlib (build and
-#: query, 2 threads) take the same time for k = 90 on 32-d blobs: ``results/knn/crossover.jsonl``
-#: (bench/knn_study.py --crossover, 2-core AMD EPYC, one run each).
-AUTO_EXACT_MAX_SAMPLES = 20_000
+#: ``auto`` stays exact up to this many points: where coc's exact scan and its hnswlib stage
+#: (build on one thread, queries on two) cross for k = 90 on 32-d blobs. Measured by
+#: ``bench/knn_study.py --crossover`` (results/knn/crossover.jsonl; 2-core AMD EPYC, one run
+#: each, load average 7-10 from other jobs): exact 2.6 s / hnswlib 7.2 s at 10,000 points,
+#: 17.2 s / 8.5 s at 20,000; 15,000 is between. The exact scan grows as n^2, the graph
+#: about as n log n, so a crossover off by a few thousand costs seconds either way.
+AUTO_EXACT_MAX_SAMPLES = 15_000
 #: hnswlib's graph (M links per node, ef_construction candidates while building) and its
-#: search breadth ef = max(EF_FACTOR * k, EF_MIN): recall of k = 90 at least 0.98 on the study's
-#: data (results/knn/study.jsonl).
+#: search breadth ef = max(ceil(HNSW_EF_FACTOR * (k + 1)), HNSW_EF_MIN), 301 for k = 90. On
+#: 1e5 blobs (results/knn/hnswlib_tuning.jsonl) ef 180 found 0.988 of the 90 neighbors in 32-d
+#: but 0.922 in 128-d; ef 300 found 0.966 there (ef 500: 0.985 for 1.7x the query time; M 32
+#: with ef 180: 0.981 for a 1.3x longer build).
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_FACTOR = 2
+HNSW_EF_FACTOR = 3.3
 HNSW_EF_MIN = 100
 
 _fallback_warned = []  # auto's fallback is said once per process, not once per t-SNE
@@ -176,7 +181,7 @@ def _hnswlib(X, k, *, seed, n_threads, xp):
     index.init_index(max_elements=n, M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
                      random_seed=0 if seed is None else int(seed) % 2**31)
     index.add_items(data, num_threads=1)  # threads would insert in a different order each run
-    index.set_ef(max(HNSW_EF_FACTOR * (k + 1), HNSW_EF_MIN))
+    index.set_ef(max(math.ceil(HNSW_EF_FACTOR * (k + 1)), HNSW_EF_MIN))
     labels, _ = index.knn_query(data, k=k + 1, num_threads=n_threads)
     labels = labels.astype(np.int64)
     # Drop each point itself; where it is not among the k + 1 (a run of duplicates), the last.
