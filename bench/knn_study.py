@@ -21,7 +21,7 @@ dependencies it brings beyond coc's own (numba and llvmlite for pynndescent).
 ``--crossover`` times coc's exact tiled kNN (``neighbors="exact"``) against the approximate
 engine at the given sizes, one run each, on the same blobs: where ``auto`` switches.
 ``--tsne`` runs coc's numpy t-SNE (1000 iterations, perplexity 30) on the blobs with exact and
-with hnswlib neighbors and scores both embeddings as the benchmark does (``coc.quality``:
+with hnswlib neighbors and scores both embeddings as the benchmark does (``coc.suite.quality``:
 10-NN preservation, exact KL on 2000 points, kNN recall) plus scikit-learn's trustworthiness
 (10 neighbors) on all points; with the t-SNE's time and its kNN stage's.
 Every line carries the machine (CPU model, cores) and ``os.getloadavg()`` before and after.
@@ -68,7 +68,7 @@ def make_data(name, n, dim):
         from sklearn.datasets import load_digits
 
         return load_digits().data.astype(np.float32)
-    from coc import data
+    from coc.kernels import data
 
     per = -(-n // 10)
     return data.blobs(10, per, dim, 0.3, xp=np, seed=0, dtype="float32")[0][:n]
@@ -165,7 +165,7 @@ def worker(args):
 
 
 def machine():
-    from coc.envinfo import cpu_info, git_commit
+    from coc.suite.envinfo import cpu_info, git_commit
 
     cpu = cpu_info()
     return {"cpu": cpu["model"], "physical_cores": cpu["physical_cores"],
@@ -197,7 +197,7 @@ def tsne_quality_line(n, dim, neighbors, out):
     from sklearn.manifold import trustworthiness
 
     from coc.kernels.tsne import tsne
-    from coc.quality import knn_recall, tsne_quality
+    from coc.suite.quality import knn_recall, tsne_quality
 
     X = make_data("blobs", n, dim)
     info = {"clock": time.perf_counter}
