@@ -1,5 +1,6 @@
-"""How many clusters, the density gap and the thin-manifold check: the pieces of the rule of
-:mod:`coc.verdict.decision` that are told there (steps 2, 3 and 4); its constants live there too.
+"""How many clusters, the density gap, the merging of pieces no gap separates and the
+thin-manifold check: the pieces of the rule of :mod:`coc.verdict.decision` that are told there
+(steps 2, 3 and 4); its constants live there too, the derivation in docs/verdict.md.
 """
 from __future__ import annotations
 
