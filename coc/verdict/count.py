@@ -94,8 +94,21 @@ def merge_pieces(X, labels, nulls: dict, *, min_size: int) -> dict:
 
 
 def bottleneck(links: dict, k: int) -> float:
-    """The largest threshold at which the links at or above it still join all ``k`` pieces
-    (the weakest link of the maximum spanning tree); 0 when the links never join them."""
+    """The largest threshold at which the links at or above it still join all ``k`` pieces.
+
+    Parameters
+    ----------
+    links : dict
+        ``(i, j) -> ratio`` between pieces that touch.
+    k : int
+        The number of pieces.
+
+    Returns
+    -------
+    float
+        The weakest link of the maximum spanning tree; 0 when the links never join all the
+        pieces (infinite for a single piece).
+    """
     parent = list(range(k))
     left = k
     for (i, j), r in sorted(links.items(), key=lambda item: -item[1]):

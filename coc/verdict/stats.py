@@ -171,6 +171,23 @@ def pair_ratio(X, labels, centers, i, j, *, n_neighbors: int = 10) -> tuple[floa
     boundary slab obliquely, so counting points along the line alone would show a dip that is
     not there, while its density along the curve is unchanged. None when the pair has too few
     points or no points near either centroid.
+
+    Parameters
+    ----------
+    X : np.ndarray of shape (n_samples, dim)
+    labels : np.ndarray of shape (n_samples,)
+        Integer labels 0..k-1.
+    centers : np.ndarray of shape (k, dim)
+        Each cluster's centroid.
+    i, j : int
+        The two clusters.
+    n_neighbors : int
+
+    Returns
+    -------
+    ratio : float or None
+    n_points : int
+        The points of the pair (the weight of its ratio when ratios are pooled).
     """
     from scipy.spatial import cKDTree
 
@@ -228,13 +245,17 @@ def _facing(centers):
     lie on their common boundary; otherwise a third cluster holds it and the pair's slab
     is empty whatever the density there."""
     C = np.asarray(centers, dtype=float)
-    D = sq_distances(C, C, xp=np)
-    mid = (C[:, None, :] + C[None, :, :]) / 2
-    to_mid = ((mid[:, :, None, :] - C[None, None, :, :]) ** 2).sum(-1)  # (k, k, k)
-    half = D / 4
+    half = sq_distances(C, C, xp=np) / 4
     k = len(C)
-    others = to_mid + np.where(np.eye(k, dtype=bool)[None, :, :] | np.eye(k, dtype=bool)[:, None, :], np.inf, 0)
-    return (others.min(axis=2) >= half * (1 - 1e-9)).astype(np.int64)
+    out = np.zeros((k, k), dtype=np.int64)
+    # One row at a time: the midpoints of i with every j against every centroid, (k, k, dim)
+    # at most, where all pairs at once would hold k^3 x dim numbers.
+    for i in range(k):
+        to_mid = (((C[i] + C)[:, None, :] / 2 - C[None, :, :]) ** 2).sum(-1)  # (j, l)
+        to_mid[:, i] = np.inf
+        to_mid[np.arange(k), np.arange(k)] = np.inf
+        out[i] = to_mid.min(axis=1) >= half[i] * (1 - 1e-9)
+    return out
 
 
 def _centers(X, labels, k):
