@@ -364,14 +364,19 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
                                          fraction=GAP_FRACTION, fraction_with_gap=GAP_FRACTION_WITH_GAP)
     gap_info.update(count_rule=how)
     if count is None:
-        ratio, null_mean = gap_info["ratio"], gap_info["null_mean"]
+        first = gap_info.get("chosen", gap_info)
         reason = (
             f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
             f"there is no empty space between neighboring clusters beyond what splitting "
-            f"structureless data gives (ratio {ratio:.3f}, stricter null mean {null_mean:.3f}, "
-            f"min {gap_info['null_min']:.3f}), nor between the groups left once the pieces no "
-            f"low-density gap separates are merged: a continuous, non-Gaussian shape such as a curved manifold"
+            f"structureless data gives (ratio {first['ratio']:.3f}, stricter null mean "
+            f"{first['null_mean']:.3f})"
         )
+        n = gap_info["merge"]["n_groups"]
+        reason += (f", nor between the {n} groups left once the pieces no low-density gap separates are "
+                   f"merged (ratio {gap_info['ratio']:.3f}, stricter null mean {gap_info['null_mean']:.3f})"
+                   if "chosen" in gap_info else
+                   f", and merging the pieces no low-density gap separates leaves {n} group(s)")
+        reason += ": a continuous, non-Gaussian shape such as a curved manifold"
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
     labels = merged if merged is not None else labels
     jc = ks.index(count)
