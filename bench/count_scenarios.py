@@ -39,17 +39,17 @@ K_MAX = 10
 METHODS = ("coc", "Gap/pc", "silhouette max")
 
 
-def gap_pc(X, *, n_ref=20, n_init=5, seed=0):
+def gap_pc(X, *, n_ref=20, n_init=5, seed=0, k_max=K_MAX):
     """The gap statistic with the principal-component box reference and the 1-SE rule.
 
     Returns
     -------
     k_gap : int
-        The paper's estimate, in 1..10.
+        The paper's estimate, in 1..k_max (10 by default, the paper's range).
     k_sil : int
-        The k in 2..10 with the highest silhouette of the same KMeans fits on the data.
+        The k in 2..k_max with the highest silhouette of the same KMeans fits on the data.
     """
-    ks = range(1, K_MAX + 1)
+    ks = range(1, k_max + 1)
 
     def log_w(Y):
         out, labels = [], {}
@@ -71,12 +71,12 @@ def gap_pc(X, *, n_ref=20, n_init=5, seed=0):
     ref = np.array([log_w(rng.uniform(lo, hi, Z.shape) @ Vt)[0] for _ in range(n_ref)])
     gap = ref.mean(0) - data
     s = ref.std(0) * np.sqrt(1 + 1 / n_ref)
-    k_gap = K_MAX
-    for i in range(K_MAX - 1):
+    k_gap = k_max
+    for i in range(k_max - 1):
         if gap[i] >= gap[i + 1] - s[i + 1]:
             k_gap = i + 1
             break
-    sil = {k: silhouette_score(X, labels[k]) for k in range(2, K_MAX + 1)}
+    sil = {k: silhouette_score(X, labels[k]) for k in range(2, k_max + 1)}
     return k_gap, max(sil, key=sil.get)
 
 
@@ -162,15 +162,18 @@ def main(argv=None) -> int:
                         n_init=args.n_init, jobs=args.jobs)
     text = table(rows)
     cmd = (f"python bench/count_scenarios.py --draws {args.draws} --extra-draws {extra} "
-           f"--n-null {args.n_null} --n-ref {args.n_ref} --n-init {args.n_init} --out {args.out}")
-    md = (f"# How often the number of clusters is right\n\n`{cmd}` ({elapsed:.0f} s). Cell: how many "
+           f"--n-null {args.n_null} --n-ref {args.n_ref} --n-init {args.n_init} --jobs {args.jobs} "
+           f"--out {args.out}")
+    from verdict_battery import _machine
+
+    md = (f"# How often the number of clusters is right\n\n`{cmd}` on {_machine()} ({elapsed:.0f} s). Cell: how many "
           f"draws gave that k (1 = no clusters; coc's continuum counts as 1); the truth in bold.\n\n"
           f"{text}\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "count.md").write_text(md)
     (out / "count.json").write_text(json.dumps(
-        {"command": cmd, "elapsed_s": round(elapsed, 1), "k_max": K_MAX, "rows": rows}, indent=1) + "\n")
+        {"command": cmd, "machine": _machine(), "elapsed_s": round(elapsed, 1), "k_max": K_MAX, "rows": rows}, indent=1) + "\n")
     print(text)
     return 0
 

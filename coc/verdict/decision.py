@@ -1,88 +1,35 @@
 """The decision of ``coc analyze``: its constants, its rule, and :func:`analyze`.
 
-How ``coc analyze`` decides
----------------------------
-A raw silhouette cannot answer the question alone: it is never zero, it moves with dimension
-and sample size, and any non-Gaussian shape (a uniform box, a curved manifold) scores higher
-than a Gaussian. So every statistic is computed twice, once on the data and once on *null
-references*: data drawn to match the input but without clusters,
+How ``coc analyze`` decides (the derivation, and why each piece is there: docs/verdict.md)
+----------------------------------------------------------------------------------------
+Every statistic is computed on the data and on ``--n-null`` draws of two *null references*,
+data matched to the input without clusters (``gaussian``: the data's mean and covariance;
+``box``: uniform in the box of the principal-component scores), clustered by the same KMeans
+at every candidate k; each test is against the stricter reference.
 
-* ``gaussian``: a Gaussian with the data's mean and covariance;
-* ``box``: uniform in the bounding box of the data's principal-component scores, rotated back
-  (the reference of the gap statistic).
+1. **Detection.** Some k's silhouette must stand ``Z_SILHOUETTE`` null sds and ``MIN_EXCESS``
+   above the null mean, with no KMeans cluster under :func:`min_cluster_size` (a few far
+   outliers). Otherwise: **continuum**.
+2. **Candidate count** (:func:`coc.verdict.count.choose_k`) among the ks ``Z_COUNT`` sds out:
+   the gap statistic's maximum unless its silhouette excess is under ``GAP_AGREEMENT`` of the
+   best excess, then the best excess's k.
+3. **Separation** (:func:`coc.verdict.count.density_gap_test`): between neighboring clusters
+   the boundary/centroid density ratio must lie below every null draw's (split at that k) and
+   ``GAP_FRACTION`` of the stricter null's mean (or below all but one and
+   ``GAP_FRACTION_WITH_GAP`` of it where the gap's 1-SE rule names that k). When it does
+   not, the clusters are pieces: every two that touch are merged unless the density between
+   them is lower than the weakest link that holds any null draw together
+   (:func:`coc.verdict.count.merge_pieces`, no constant), and the merged groups take the same
+   test at their number. Neither passes: **continuum** (a curved manifold).
+4. **Thin manifolds** (:func:`coc.verdict.count.thin_manifold_test`): data that fill locally
+   at most ``THIN_DIMENSION`` of their signal dimensions (a curve, a sheet) must show the gap
+   along the manifold as well, or they are a **continuum**.
 
-``--n-null`` draws of each are clustered by exactly the same procedure as the data (KMeans with
-the same seeds and restarts, at every candidate k, on the same number of points).
-
-The decision takes four steps, each against the stricter of the two references:
-
-1. **Silhouette against its null.** For each k the data's silhouette is compared with the null
-   draws' mean and spread: ``z_k = (s_k - mean_k) / sd_k``, the reference being the one with the
-   higher mean at that k. If no k has ``z_k >= Z_SILHOUETTE`` *and* an excess
-   ``s_k - mean_k >= MIN_EXCESS`` *and* no KMeans cluster smaller than
-   :func:`min_cluster_size` (``MIN_CLUSTER_FRACTION`` of the points, at least
-   ``MIN_CLUSTER_POINTS``: a k that splits off a few far outliers scores a huge silhouette
-   without any clustering), nothing distinguishes the data from structureless data of the
-   same shape: **continuum** (a single Gaussian, a uniform box, a heavy-tailed blob).
-2. **How many** (:func:`coc.verdict.count.choose_k`), among the ks with ``z_k >= Z_COUNT``
-   (3: detection, step 1, is stricter than estimation needs) and the same excess and size
-   rules. The raw silhouette is a biased count (it grows with any non-Gaussian shape and
-   favours small k in low dimension); two unbiased statistics name a k: the largest
-   *silhouette excess* ``s_k - mean_k`` and the largest *gap statistic* (Tibshirani, Walther
-   and Hastie 2001, principal-component box reference). The excess merges two close clusters
-   (Tibshirani's four clusters in 10-d); the gap keeps rising as KMeans cuts elongated or
-   anisotropic clusters (1:4:15 in 64-d) or overlapping blobs. So k is the gap's choice when
-   its excess is at least ``GAP_AGREEMENT`` of the best excess, else the best excess's k. The
-   gap's maximum, not its 1-SE rule: k = 1 is already out, and with few reference draws the
-   1-SE rule stops early on a slowly rising gap. ``results/count/count.md`` has how often
-   this is right beside the paper's Gap/pc. The labels come from the chosen k re-clustered
-   with ``REFINE_N_INIT`` restarts.
-3. **Density gap, re-run on the nulls** (:func:`coc.verdict.count.density_gap_test`). A curved
-   manifold (a swiss roll, a noisy circle) beats both references on silhouette, being far from
-   Gaussian and from a box, but has no empty space between the pieces KMeans cuts it into.
-   At the chosen k each cluster is paired with the cluster it touches most (kNN-graph edges;
-   else the cluster second-nearest to most of its points), the pair is projected on the line
-   between the centroids (t = 0 and 1) and the main direction off it (so a bend is no dip),
-   and the density near the boundary (``|t - 0.5| < 0.1``, from the 10th neighbor) is divided
-   by the geometric mean of the densities near the two centroids
-   (:func:`coc.verdict.stats.slab_ratio`: a density that only falls from one centroid to the
-   other, along a skewed blob's tail, is about that mean halfway): about 0 for separated
-   clusters, 1 for a continuum. KMeans carves a dip into anything it splits, so the ratio is
-   measured on every null draw at the same k too. Clustered: below every null ratio and
-   ``GAP_FRACTION`` of the stricter null's mean; or, when the gap statistic's 1-SE rule names
-   the same k, below all nulls but one and ``GAP_FRACTION_WITH_GAP`` of that mean (overlapping
-   clusters in 10-d leave a shallow dip that one null draw may match; on a continuum the gap
-   keeps rising and its 1-SE k runs away from the count). Otherwise: **continuum**.
-4. **Thin manifolds, along the manifold** (:func:`coc.verdict.count.thin_manifold_test`). A
-   curve or sheet in many dimensions crosses the plane of step 3 fast in places and slowly in
-   others, which looks like a dip. When at least ``MIN_SIGNAL_DIMENSION`` principal components
-   stand above the noise (the Marchenko-Pastur edge of the median eigenvalue) and the points
-   fill locally at most ``THIN_DIMENSION`` of them and at least one fewer than there are
-   (median participation ratio of local PCA; Gaussian clusters fill all their signal
-   directions), or when the data have at most 3 dimensions, the density ratio is measured
-   again in that signal subspace, with the local dimension as exponent, on the data and every
-   null draw, and the clusters must beat the nulls there too; otherwise: **continuum** (a
-   curve in 32 to 256 dimensions, a sheet in 64, a swiss roll).
-
-The spectrum of the normalized Laplacian of the k-nearest-neighbor graph is reported as
-evidence but does not vote: the kNN graph of heavily overlapping blobs is connected, so its
-spectrum is smooth, and on a hundred points its eigengap often names a wrong k.
-
-Scale: everything runs on a seeded random subsample of at most ``--max-samples`` points (the
-report says so), on at most ``MAX_COMPONENTS`` principal components of wider data
-(:func:`coc.verdict.space.project`; the report gives the variance kept); KMeans and the
-silhouette run on the backend (float32 input in float32), the small host-side statistics
-(projections, the kNN graph on at most ``MAX_GRAPH_SAMPLES`` points) on NumPy/SciPy.
-
-Metric: ``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`): KMeans on them, the
-silhouette with ``1 - cos``, the kNN graph and the density gap with the chord between unit
-rows (the cosine's order), and the null references matched to the unit rows, then put back
-on the sphere, so that they are structureless data as the metric sees them.
-
-Degenerate data: points that are all one (or all one direction, for cosine) are a continuum
-with that reason, and no statistic runs; otherwise the candidate ks stop at the number of
-distinct points (KMeans cannot make more clusters) and below the number of points, and a
-``notes`` entry says so when that is fewer than asked.
+Otherwise **clustered**, with that many groups; a count at the top of the scan is flagged
+``n_clusters_is_lower_bound``. The Laplacian spectrum is evidence only. Scale: a seeded
+subsample of ``--max-samples`` points, at most ``MAX_COMPONENTS`` principal components;
+``cosine`` analyzes the unit rows (:mod:`coc.verdict.space`); points that are all one are a
+continuum with that reason.
 """
 from __future__ import annotations
 
@@ -99,7 +46,7 @@ from coc.backends import Backend, get_backend
 from coc.backends.base import METRICS
 from coc.utils.timing import Stopwatch
 from coc.utils.validation import CocError, check_n_samples, check_seed, check_X
-from coc.verdict.count import COUNT_REASONS, choose_k, density_gap_test, thin_manifold_test
+from coc.verdict.count import COUNT_REASONS, choose_k, separation, thin_manifold_test
 from coc.verdict.result import Analysis, KRow
 from coc.verdict.space import assign_all, check_metric_input, metric_space, n_distinct_rows, project
 from coc.verdict.stats import (NULL_KINDS, cluster_scan, gap_statistic, laplacian_spectrum,
@@ -124,28 +71,45 @@ MAX_GRAPH_SAMPLES = 1500
 #: and k <= 20 clusters differ in at most 19 directions.
 MAX_COMPONENTS = 128
 
-#: Decision thresholds (see the module docstring).
+#: The decision's constants (the module docstring says the rule; docs/verdict.md where each
+#: value comes from; results/count/sensitivity.md the battery's score with each 25% off).
+#: Detection: 4 null sds. Over 19 candidate ks, a one-sided normal tail of 3e-5 per k keeps the
+#: chance that some k of structureless data passes under 0.1%.
 Z_SILHOUETTE = 4.0
+#: ... and 0.02 in silhouette units: the run-to-run spread of a silhouette on fixed data
+#: (KMeans restarts), below which a z from 3-5 null draws is noise over a tiny sd.
 MIN_EXCESS = 0.02
-GAP_FRACTION = 0.65
-#: Once the data are shown clustered, the count looks at every k this far above the nulls.
+#: A null's silhouette sd from 3-5 draws can come out near 0; never below MIN_EXCESS / 5, so
+#: that passing Z_SILHOUETTE always takes at least an excess of 0.016.
+MIN_NULL_SD = 0.004
+#: The count's candidates: 3 sds, the detection's threshold without its correction for 19
+#: ks (once the data are shown clustered, estimation needs no multiple-test margin).
 Z_COUNT = 3.0
-#: A KMeans cluster smaller than this (a share of the points analyzed, and at least
-#: MIN_CLUSTER_POINTS) is a few outliers, not a cluster: such a k is not significant.
+#: A cluster under 0.5% of the points (1 in 200) and under 5 points (the least a density from
+#: a 10th neighbor can be read for) is outliers split off, not a cluster.
 MIN_CLUSTER_FRACTION = 0.005
 MIN_CLUSTER_POINTS = 5
-#: The density gap's second test, when the gap statistic's 1-SE rule names the same k: below
-#: the second-lowest null ratio and this fraction of the stricter null's mean.
+#: Separation: a pooled ratio under 0.65 of the stricter null's mean. The nulls' pooled ratios
+#: spread about 0.15 around means of 0.6-0.8 (results/count/ battery runs): 0.65 x mean is
+#: about two of those spreads below it.
+GAP_FRACTION = 0.65
+#: ... or under 0.85 of it and all nulls but one where the gap statistic's 1-SE rule names the
+#: same k: one spread below the mean, admitted because two estimators agree (tuned on the
+#: overlapping clusters of Tibshirani et al.'s scenario (d), draws 42, 47 and 48).
 GAP_FRACTION_WITH_GAP = 0.85
-#: The count: the gap statistic's k is taken when its silhouette excess is at least this
-#: fraction of the largest excess (see :func:`coc.verdict.count.choose_k`).
+#: The count takes the gap's k when its silhouette excess is at least 0.7 of the best excess
+#: (tuned on the 50 draws of results/count/: the gap over-counts anisotropic clusters, where its
+#: excess falls well below the best, and the excess merges close clusters in 10-d).
 GAP_AGREEMENT = 0.7
-#: Thin manifolds: at least this many signal components, filled locally in at most this many
-#: dimensions (see :mod:`coc.verdict.manifold`).
+#: Thin manifolds: a manifold needs 2 signal components to bend in; a noisy sheet fills about
+#: 2-3 dimensions locally, Gaussian clusters all of theirs (3.5: halfway between a sheet with
+#: noise and the 4-d of scenario (d)'s clusters; see coc.verdict.manifold).
 MIN_SIGNAL_DIMENSION = 2
 THIN_DIMENSION = 3.5
-#: The spread of a null's silhouette is estimated from few draws; never trust it below this.
-MIN_NULL_SD = 0.004
+#: The constants above, by name, for bench/verdict_battery.py --sensitivity.
+TUNED = ("Z_SILHOUETTE", "MIN_EXCESS", "MIN_NULL_SD", "Z_COUNT", "MIN_CLUSTER_FRACTION",
+         "MIN_CLUSTER_POINTS", "GAP_FRACTION", "GAP_FRACTION_WITH_GAP", "GAP_AGREEMENT",
+         "MIN_SIGNAL_DIMENSION", "THIN_DIMENSION")
 
 
 @dataclass(frozen=True)
@@ -396,20 +360,28 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
          if n_distinct_labels(labels, chosen.k) >= 2 else 0.0)
     if s < chosen.silhouette:
         labels = data["labels"][j]
-    split_nulls = {kind: [(Y, scans[kind, i]["labels"][j]) for i, Y in enumerate(nulls[kind])]
-                   for kind in NULL_KINDS}
-    gap_info = density_gap_test(Xs, labels, split_nulls, gap_agrees=gap["k"] == chosen.k,
-                                fraction=GAP_FRACTION, fraction_with_gap=GAP_FRACTION_WITH_GAP)
-    gap_info.update(k=chosen.k, count_rule=how)
-    ratio, null_ratio, null_mean = gap_info["ratio"], gap_info["null"], gap_info["null_mean"]
-    if not gap_info["separated"]:
+    count, gap_info, merged = separation(Xs, labels, chosen.k, scans, nulls, gap, min_size=min_size,
+                                         fraction=GAP_FRACTION, fraction_with_gap=GAP_FRACTION_WITH_GAP)
+    gap_info.update(count_rule=how)
+    if count is None:
+        first = gap_info.get("chosen", gap_info)
         reason = (
             f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}), but "
             f"there is no empty space between neighboring clusters beyond what splitting "
-            f"structureless data gives (ratio {ratio:.3f}, stricter null mean {null_mean:.3f}, "
-            f"min {gap_info['null_min']:.3f}): a continuous, non-Gaussian shape such as a curved manifold"
+            f"structureless data gives (ratio {first['ratio']:.3f}, stricter null mean "
+            f"{first['null_mean']:.3f})"
         )
+        n = gap_info["merge"]["n_groups"]
+        reason += (f", nor between the {n} groups left once the pieces no low-density gap separates are "
+                   f"merged (ratio {gap_info['ratio']:.3f}, stricter null mean {gap_info['null_mean']:.3f})"
+                   if "chosen" in gap_info else
+                   f", and merging the pieces no low-density gap separates leaves {n} group(s)")
+        reason += ": a continuous, non-Gaussian shape such as a curved manifold"
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
+    labels = merged if merged is not None else labels
+    jc = ks.index(count)
+    split_nulls = {kind: [(Y, scans[kind, i]["labels"][jc]) for i, Y in enumerate(nulls[kind])]
+                   for kind in NULL_KINDS}
     thin = thin_manifold_test(Xs, labels, split_nulls, seed=seed, min_signal=MIN_SIGNAL_DIMENSION,
                               max_local=THIN_DIMENSION, fraction=GAP_FRACTION)
     gap_info["manifold"] = thin
@@ -422,17 +394,27 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
             f"{thin['ratio']:.3f}, stricter null mean {thin['null_mean']:.3f}): a curve or sheet, a continuum"
         )
         return dict(verdict="continuum", n_clusters=None, reason=reason, density_gap=gap_info)
-    all_null = np.concatenate([null_ratio[kind] for kind in NULL_KINDS])
+    ratio, null_mean = gap_info["ratio"], gap_info["null_mean"]
     weak = bool(chosen.z < 2 * Z_SILHOUETTE or ratio > 0.5 * null_mean)
-    reason = (
-        f"k={chosen.k} {COUNT_REASONS[how]} (silhouette {chosen.silhouette:.4f}, excess "
-        f"{chosen.excess:.4f}, z = {chosen.z:.1f}), and neighboring clusters are "
-        f"separated by low density (ratio {ratio:.3f}, below {gap_info['test']}: nulls >= {np.nanmin(all_null):.3f})"
-    )
+    if merged is None:
+        reason = f"k={chosen.k} {COUNT_REASONS[how]} (silhouette {chosen.silhouette:.4f}, excess " \
+                 f"{chosen.excess:.4f}, z = {chosen.z:.1f}), and neighboring clusters are"
+    else:
+        m = gap_info["merge"]
+        reason = (f"the silhouette beats data without clusters (k={chosen.k}, z = {chosen.z:.1f}); of those "
+                  f"{chosen.k} pieces, the ones no low-density gap separates (a link of at least "
+                  f"{m['threshold']:.3f}, the weakest that holds every null draw together) are merged "
+                  f"into {count} groups, and the groups are")
+    reason += (f" separated by low density (ratio {ratio:.3f}, below {gap_info['test']}: "
+               f"nulls >= {gap_info['null_min']:.3f})")
+    # At the top of the scan the count may be cut short: say so rather than stop silently.
+    lower_bound = count == ks[-1]
+    if lower_bound:
+        reason += f"; k = {count} is the top of the scan, so there may be more clusters (raise --k-max)"
     if weak:
         reason += "; the evidence is weaker than for well-separated clusters"
-    return dict(verdict="clustered", n_clusters=chosen.k, reason=reason, density_gap=gap_info,
-                labels=labels, weak_evidence=weak)
+    return dict(verdict="clustered", n_clusters=count, reason=reason, density_gap=gap_info,
+                labels=labels, weak_evidence=weak, n_clusters_is_lower_bound=lower_bound)
 
 
 def min_cluster_size(n_points: int) -> int:

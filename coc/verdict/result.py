@@ -51,6 +51,9 @@ class Analysis:
         The rows the statistics ran on; None when all rows were used.
     weak_evidence : bool
         Clustered, but by a smaller margin than well-separated clusters give.
+    n_clusters_is_lower_bound : bool
+        Every piece of the scan's largest k is its own cluster: there may be more clusters
+        than the scan could show (a larger ``k_max`` would tell).
     notes : list of str
         What the analysis changed from what was asked (a capped ``k_max``, ...).
     elapsed_s : float
@@ -68,6 +71,7 @@ class Analysis:
     labels_: np.ndarray | None = field(repr=False, default=None)
     sample_index: np.ndarray | None = field(repr=False, default=None)
     weak_evidence: bool = False
+    n_clusters_is_lower_bound: bool = False
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -82,6 +86,7 @@ class Analysis:
         out = {
             "verdict": self.verdict,
             "n_clusters": self.n_clusters,
+            "n_clusters_is_lower_bound": self.n_clusters_is_lower_bound,
             "weak_evidence": self.weak_evidence,
             "reason": self.reason,
             "notes": list(self.notes),
@@ -106,7 +111,7 @@ class Analysis:
         kinds = c["null_kinds"]
         head = f"verdict: {self.verdict}"
         if self.n_clusters is not None:
-            head += f", {self.n_clusters} clusters"
+            head += f", {self.n_clusters}{' or more' if self.n_clusters_is_lower_bound else ''} clusters"
         if self.weak_evidence:
             head += " (weak evidence)"
         lines = [head, f"why: {self.reason}"]
@@ -150,6 +155,13 @@ class Analysis:
                 f"over {g['n_pairs']} neighboring pairs; nulls: {nulls}; "
                 f"{'a gap (clusters)' if g['separated'] else 'no gap beyond what splitting gives (continuum)'}"
             )
+            merge = g.get("merge")
+            if merge is not None:
+                lines.append(
+                    f"merging: of {merge['n_pieces']} pieces, those joined by a link of density ratio >= "
+                    f"{merge['threshold']:.3f} (the weakest link that holds every null draw together) "
+                    f"form {merge['n_groups']} group(s); {merge['n_gaps']} of {len(merge['links'])} links are gaps"
+                )
             thin = g.get("manifold")
             if thin is not None:
                 lines.append(

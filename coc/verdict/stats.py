@@ -126,18 +126,10 @@ def gap_statistic(log_w_data, log_w_null) -> dict:
 
 
 def density_gap_ratio(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 10) -> tuple[float, int]:
-    """How empty the space between neighboring clusters is.
+    """How empty the space between neighboring clusters is, pooled over neighboring pairs.
 
-    Each cluster's neighbor is the cluster second-nearest (by centroid) to most of its points.
-    The points of each neighboring pair are projected on a plane: the line through the two
-    centroids (scaled so that one is at t = 0 and the other at t = 1) and the main direction
-    of the points off that line. Each point's density in that plane is estimated from the
-    distance to its ``n_neighbors``-th neighbor; the ratio compares the mean density of the
-    points near the boundary (``|t - 0.5| < 0.1``) with the geometric mean of those near the
-    two centroids (``|t| < 0.1`` or ``|t - 1| < 0.1``; see :func:`slab_ratio`). The second
-    axis is there for curved shapes: a curve crosses the boundary slab obliquely, so counting
-    points along the line alone would show a dip that is not there, while its density along
-    the curve is unchanged.
+    Each cluster is paired with the cluster it touches most (:func:`_neighbor_pairs`), each
+    pair's ratio is :func:`pair_ratio`, and the ratios are pooled by the pairs' points.
 
     Parameters
     ----------
@@ -148,41 +140,142 @@ def density_gap_ratio(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 1
     Returns
     -------
     ratio : float
-        Near 1 (or more) for adjacent pieces of a continuum, near 0 for separated clusters;
-        pairs are pooled by their number of points.
+        Near 1 (or more) for adjacent pieces of a continuum, near 0 for separated clusters.
     n_pairs : int
     """
-    from scipy.spatial import cKDTree
-
     ids, labels = np.unique(labels, return_inverse=True)
     k = len(ids)
     if k < 2:
         return float("nan"), 0
-    counts = np.bincount(labels, minlength=k)
-    centers = np.zeros((k, X.shape[1]))
-    np.add.at(centers, labels, X)
-    centers /= counts[:, None]
+    centers = _centers(X, labels, k)
     pairs = _neighbor_pairs(X, labels, centers, n_neighbors=n_neighbors)
     total = weight = 0.0
     for i, j in sorted(pairs):
-        v = centers[j] - centers[i]
-        length = float(np.sqrt(v @ v))
-        P = X[(labels == i) | (labels == j)] - centers[i]
-        if length <= 0 or len(P) <= n_neighbors + 1:
-            continue
-        u = v / length
-        t = P @ u / length
-        R = P - np.outer(P @ u, u)
-        R -= R.mean(axis=0)
-        w = _top_direction(R)
-        Y = np.column_stack([t, R @ w / length])
-        r = cKDTree(Y).query(Y, k=n_neighbors + 1)[0][:, -1]
-        ratio = slab_ratio(1.0 / np.maximum(r, 1e-12) ** 2, t)
+        ratio, size = pair_ratio(X, labels, centers, i, j, n_neighbors=n_neighbors)
         if ratio is None:
             continue
-        total += ratio * len(P)
-        weight += len(P)
+        total += ratio * size
+        weight += size
     return (float(total / weight) if weight else float("nan")), len(pairs)
+
+
+def pair_ratio(X, labels, centers, i, j, *, n_neighbors: int = 10) -> tuple[float | None, int]:
+    """The boundary/centroid density ratio of clusters ``i`` and ``j``, and their points.
+
+    The points of the pair are projected on a plane: the line through the two centroids
+    (scaled so that one is at t = 0 and the other at t = 1) and the main direction of the
+    points off that line. Each point's density in that plane is estimated from the distance
+    to its ``n_neighbors``-th neighbor; the ratio compares the mean density of the points near
+    the boundary (``|t - 0.5| < 0.1``) with the geometric mean of those near the two centroids
+    (:func:`slab_ratio`). The second axis is there for curved shapes: a curve crosses the
+    boundary slab obliquely, so counting points along the line alone would show a dip that is
+    not there, while its density along the curve is unchanged. None when the pair has too few
+    points or no points near either centroid.
+
+    Parameters
+    ----------
+    X : np.ndarray of shape (n_samples, dim)
+    labels : np.ndarray of shape (n_samples,)
+        Integer labels 0..k-1.
+    centers : np.ndarray of shape (k, dim)
+        Each cluster's centroid.
+    i, j : int
+        The two clusters.
+    n_neighbors : int
+
+    Returns
+    -------
+    ratio : float or None
+    n_points : int
+        The points of the pair (the weight of its ratio when ratios are pooled).
+    """
+    from scipy.spatial import cKDTree
+
+    v = centers[j] - centers[i]
+    length = float(np.sqrt(v @ v))
+    P = X[(labels == i) | (labels == j)] - centers[i]
+    if length <= 0 or len(P) <= n_neighbors + 1:
+        return None, len(P)
+    u = v / length
+    t = P @ u / length
+    R = P - np.outer(P @ u, u)
+    R -= R.mean(axis=0)
+    w = _top_direction(R)
+    Y = np.column_stack([t, R @ w / length])
+    r = cKDTree(Y).query(Y, k=n_neighbors + 1)[0][:, -1]
+    return slab_ratio(1.0 / np.maximum(r, 1e-12) ** 2, t), len(P)
+
+
+def touching_ratios(X: np.ndarray, labels: np.ndarray, *, n_neighbors: int = 10) -> dict:
+    """The density ratio (:func:`pair_ratio`) of every pair of clusters that touch.
+
+    Two clusters touch when an edge of the ``n_neighbors``-nearest-neighbor graph joins
+    them; clusters that share no edge are apart, and their pair is not measured.
+
+    Parameters
+    ----------
+    X : np.ndarray of shape (n_samples, dim)
+    labels : np.ndarray of shape (n_samples,)
+        Integer labels 0..k-1.
+    n_neighbors : int
+
+    Returns
+    -------
+    dict
+        ``(i, j) -> ratio`` for each touching pair, ``i < j`` (pairs whose ratio cannot be
+        measured, too few points, are left out).
+    """
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=k)
+    centers = _centers(X, labels, k)
+    edges = _edges(X, labels, k, n_neighbors=n_neighbors) * _facing(centers)
+    out = {}
+    for i, j in zip(*np.nonzero(np.triu(edges, 1))):
+        if counts[i] and counts[j]:
+            ratio = pair_ratio(X, labels, centers, int(i), int(j), n_neighbors=n_neighbors)[0]
+            if ratio is not None:
+                out[int(i), int(j)] = ratio
+    return out
+
+
+def _facing(centers):
+    """Cluster x cluster: whether the midpoint of two centroids is nearer to them than to any
+    other centroid (the Gabriel graph of the centroids). Only then does the slab between them
+    lie on their common boundary; otherwise a third cluster holds it and the pair's slab
+    is empty whatever the density there."""
+    C = np.asarray(centers, dtype=float)
+    half = sq_distances(C, C, xp=np) / 4
+    k = len(C)
+    out = np.zeros((k, k), dtype=np.int64)
+    # One row at a time: the midpoints of i with every j against every centroid, (k, k, dim)
+    # at most, where all pairs at once would hold k^3 x dim numbers.
+    for i in range(k):
+        to_mid = (((C[i] + C)[:, None, :] / 2 - C[None, :, :]) ** 2).sum(-1)  # (j, l)
+        to_mid[:, i] = np.inf
+        to_mid[np.arange(k), np.arange(k)] = np.inf
+        out[i] = to_mid.min(axis=1) >= half[i] * (1 - 1e-9)
+    return out
+
+
+def _centers(X, labels, k):
+    counts = np.bincount(labels, minlength=k)
+    centers = np.zeros((k, X.shape[1]))
+    np.add.at(centers, labels, X)
+    return centers / np.maximum(counts, 1)[:, None]
+
+
+def _edges(X, labels, k, *, n_neighbors):
+    """Cluster x cluster: how many kNN-graph edges join them (symmetric, zero diagonal)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=min(n_neighbors, len(X) - 1)).fit(X)
+    neighbors = nn.kneighbors(return_distance=False)
+    edges = np.zeros((k, k), dtype=np.int64)
+    np.add.at(edges, (np.repeat(labels, neighbors.shape[1]), labels[neighbors].ravel()), 1)
+    edges = edges + edges.T
+    np.fill_diagonal(edges, 0)
+    return edges
 
 
 def slab_ratio(density: np.ndarray, t: np.ndarray) -> float | None:
@@ -211,15 +304,8 @@ def _neighbor_pairs(X, labels, centers, *, n_neighbors):
     edge to any other (well separated) is paired with the cluster second-nearest to most of
     its points.
     """
-    from sklearn.neighbors import NearestNeighbors
-
     k = len(centers)
-    nn = NearestNeighbors(n_neighbors=min(n_neighbors, len(X) - 1)).fit(X)
-    neighbors = nn.kneighbors(return_distance=False)
-    edges = np.zeros((k, k), dtype=np.int64)
-    np.add.at(edges, (np.repeat(labels, neighbors.shape[1]), labels[neighbors].ravel()), 1)
-    edges = edges + edges.T
-    np.fill_diagonal(edges, 0)
+    edges = _edges(X, labels, k, n_neighbors=n_neighbors)
     D = sq_distances(X, centers, xp=np)
     D[np.arange(len(X)), labels] = np.inf
     second = np.zeros((k, k), dtype=np.int64)

@@ -11,7 +11,7 @@ import pytest
 
 from coc.verdict import scenarios
 from coc.verdict import analyze
-from coc.verdict.count import choose_k
+from coc.verdict.count import bottleneck, choose_k, merge_pieces
 from coc.verdict.decision import GAP_AGREEMENT
 from coc.verdict.manifold import (
     local_dimension,
@@ -173,3 +173,30 @@ def test_a_noisy_arc_in_many_dimensions_is_a_continuum():
     a = analyze(Z, metric="cosine", seed=0)
     assert a.verdict == "continuum", a.report()
     assert a.density_gap is not None and a.gap_statistic["k"] > 5
+
+
+def test_bottleneck_is_the_weakest_link_of_the_maximum_spanning_tree():
+    links = {(0, 1): 0.9, (1, 2): 0.2, (0, 2): 0.5}
+    assert bottleneck(links, 3) == 0.5  # 0-1 and 0-2 hold all three; 1-2 is not needed
+    assert bottleneck({(0, 1): 0.9}, 3) == 0.0  # piece 2 is never joined
+
+
+def test_merge_pieces_joins_the_pieces_of_each_cluster():
+    # Two far blobs, each cut in two: the halves of a blob touch with no gap, the blobs do not
+    # touch. Nulls: Gaussians matched to the data, cut by KMeans the same way.
+    from sklearn.cluster import KMeans
+
+    from coc.verdict.stats import null_references
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.standard_normal((300, 4)), 12 + rng.standard_normal((300, 4))])
+    cut = lambda Y: KMeans(4, n_init=3, random_state=0).fit_predict(Y)  # noqa: E731
+    nulls = {kind: [(Y, cut(Y)) for Y in draws] for kind, draws in null_references(X, 3, 0).items()}
+    merged = merge_pieces(X, cut(X), nulls, min_size=5)
+    assert (merged["n_pieces"], merged["n_groups"]) == (4, 2)
+    assert sorted(np.bincount(merged["labels"])) == [300, 300]
+    assert merged["labels"][0] != merged["labels"][-1] and len(set(merged["labels"][:300])) == 1
+    # One blob cut in four stays one group.
+    Y = rng.standard_normal((600, 4))
+    one = {kind: [(Z, cut(Z)) for Z in draws] for kind, draws in null_references(Y, 3, 0).items()}
+    assert merge_pieces(Y, cut(Y), one, min_size=5)["n_groups"] == 1
