@@ -20,7 +20,7 @@
 #                     at n_samples $COC_CHECK_N (1e4,1e5,1e6) x dims $COC_CHECK_DIMS (32,128),
 #                     $GPU and sklearn (sklearn only at the sizes the profile's limits allow:
 #                     seconds on 16 cores), 2 repeats; quality of each cell recorded
-#   e  (60, COC_T_E)  sweep, profile gpu-check: t-SNE (1000 iterations) at $COC_CHECK_TSNE_N
+#   e  (60, COC_T_E)  sweep, profile gpu-check: t-SNE (each engine's default iterations) at $COC_CHECK_TSNE_N
 #                     (1e4,1e5) x dims, same backends
 #   f (300, COC_T_F)  not in the default: t-SNE of $COC_CHECK_BIG_N (1e6) x 32, $GPU only,
 #                     one repeat (a second call: `bash bench/gpu_check.sh OUT f`)

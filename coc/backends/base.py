@@ -29,7 +29,9 @@ from coc.utils.validation import (
 #: Scikit-learn's KMeans defaults, as the notebook used them (one restart), made explicit.
 KMEANS_DEFAULTS = dict(n_init=1, max_iter=300, tol=1e-4)
 #: t-SNE defaults, as scikit-learn's.
-TSNE_DEFAULTS = dict(perplexity=30.0, max_iter=1000, init="pca")
+# ``max_iter=None`` is each engine's own default (:attr:`Backend.tsne_max_iter`): engines are
+# compared as a user runs them, at time to equal quality, never at equal iteration counts.
+TSNE_DEFAULTS = dict(perplexity=30.0, max_iter=None, init="pca")
 #: Distances every operation takes: KMeans runs on L2-normalized rows for ``cosine``.
 METRICS = ("euclidean", "cosine")
 #: t-SNE repulsion methods by coc's names (each backend says which it has).
@@ -68,6 +70,8 @@ class Backend:
     kmeans_algorithm: str = ""
     #: coc's t-SNE ``neighbors`` engines this backend has (``auto``: the engine's own choice).
     tsne_neighbors: tuple = ("auto",)
+    #: The iterations this engine runs when ``max_iter`` is not given (scikit-learn's 1000).
+    tsne_max_iter: int = 1000
     #: Whether ``tsne(progress=...)`` is honoured.
     reports_progress: bool = False
     #: Ops this engine does not have (a peer backend's), op -> why: benchmark cells skip them.
@@ -203,8 +207,10 @@ class Backend:
         X : array of shape (n_samples, dim)
         perplexity : float
         seed : int or None
-        max_iter : int
-            Gradient steps, the 250 of early exaggeration included.
+        max_iter : int or None
+            Gradient steps, the 250 of early exaggeration included; None (the default) runs
+            the engine's own default, :attr:`tsne_max_iter` (scikit-learn and cuML 1000, coc's
+            kernels and openTSNE 750).
         init : {"pca", "random"}
             ``"pca"`` of one-column data (one component, where t-SNE wants two) starts from
             ``"random"`` instead, on every backend.
@@ -226,6 +232,8 @@ class Backend:
         -------
         Y : backend array of shape (n_samples, 2), in X's dtype
         """
+        if max_iter is None:
+            max_iter = self.tsne_max_iter
         if check_input:
             X = check_X(X, xp=self.xp)
             perplexity = check_perplexity(perplexity, X.shape[0])

@@ -8,6 +8,7 @@ from coc.backends.base import Backend, normalize_rows
 from coc.kernels import neighbors as knn
 from coc.kernels.kmeans import kmeans
 from coc.kernels.silhouette import silhouette_score
+from coc.kernels.tsne import DEFAULT_MAX_ITER as DEFAULT_TSNE_ITER
 from coc.kernels.tsne import tsne
 from coc.utils.timing import Stopwatch
 from coc.utils.validation import CocError
@@ -21,6 +22,7 @@ class NumpyBackend(Backend):
     tsne_methods = {"auto": "FFT interpolation above 500 points, else exact (coc kernels)",
                     "fft": "FFT interpolation (coc kernels)", "exact": "exact (coc kernels)"}
     tsne_neighbors = knn.ENGINES
+    tsne_max_iter = DEFAULT_TSNE_ITER
     reports_progress = True
 
     def __init__(self, xp):

@@ -95,6 +95,7 @@ class OpenTSNEBackend(PeerBackend):
     """openTSNE's t-SNE (FFT-accelerated interpolation), on NumPy arrays."""
 
     name = "opentsne"
+    tsne_max_iter = 750  # openTSNE: 250 early-exaggeration iterations, then 500
     tsne_methods = {"auto": f"FFT interpolation (openTSNE, n_jobs={N_JOBS})",
                     "fft": f"FFT interpolation (openTSNE, n_jobs={N_JOBS})"}
     missing_ops = {

@@ -16,6 +16,7 @@ class CumlBackend(CupyBackend):
 
     name = "cuml"
     kmeans_algorithm = "scalable k-means++, Lloyd (cuML)"
+    tsne_max_iter = 1000  # cuML TSNE's n_iter default
     tsne_methods = {"auto": "FFT interpolation (cuML)", "fft": "FFT interpolation (cuML)",
                     "barnes_hut": "Barnes-Hut (cuML)", "exact": "exact (cuML)"}
     reports_progress = False

@@ -41,7 +41,11 @@ _PERPLEXITY_TOL = 1e-5  # on the entropy, in nats, as scikit-learn
 INFO_SAMPLE = 500
 
 
-def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=750,
+#: Iterations at the defaults: openTSNE's schedule, 250 exaggerated then 500 (docs/tsne.md).
+DEFAULT_MAX_ITER = 750
+
+
+def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=DEFAULT_MAX_ITER,
          early_exaggeration=12.0, early_exaggeration_iter=250, learning_rate="auto",
          init="pca", method="auto", n_neighbors=None, progress=None, neighbors="auto", info=None):
     """A 2-D t-SNE embedding of ``X``.

@@ -47,6 +47,13 @@ class Setup:
         except Exception as e:  # noqa: BLE001 - the timing stands; the record says what broke
             return {"error": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
 
+    def n_iter(self, cell: Cell, result) -> Optional[int]:
+        """Iterations the timed call ran: KMeans says so; t-SNE runs its budget, or, where the
+        cell gives none, the engine's own default (:attr:`coc.backends.Backend.tsne_max_iter`)."""
+        if cell.op == "tsne":
+            return cell.max_iter or self.backend.tsne_max_iter
+        return n_iter_of(result)
+
     def algorithm(self, cell: Cell) -> Optional[str]:
         """What the engine runs for ``cell``'s op, for the records (None where it says nothing)."""
         return self.backend.algorithm(cell.op) or None
@@ -119,7 +126,7 @@ def run_cell(cell: Cell, profile: Profile, *, repeats: int, data_cache: Optional
         return done(
             "ok", times_s=timing.times_s, median_s=timing.median_s, min_s=timing.min_s,
             max_s=timing.max_s, iqr_s=timing.iqr_s, peak_host_bytes=peak.host_bytes,
-            peak_device_bytes=peak.device_bytes, n_iter=n_iter_of(timing.result),
+            peak_device_bytes=peak.device_bytes, n_iter=setup.n_iter(cell, timing.result),
             algorithm=setup.algorithm(cell), quality=setup.quality(cell, timing.result),
         )
     except KeyboardInterrupt:

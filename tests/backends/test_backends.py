@@ -173,3 +173,29 @@ def test_values_whose_squared_distances_overflow_are_refused():
     X[::2] *= -1
     with pytest.raises(coc.CocError, match="would overflow"):
         be.silhouette(X, np.arange(20) % 2)
+
+
+@pytest.mark.parametrize("name,expected", [("sklearn", 1000), ("numpy", 750), ("opentsne", 750)])
+def test_tsne_runs_the_engines_own_default_iterations(name, expected, monkeypatch):
+    """Engines are compared as users run them: max_iter=None is each one's own default, and
+    the benchmark's record of a t-SNE cell without a budget says how many ran."""
+    from coc.suite.cells import Cell
+    from coc.suite.runner import Setup
+
+    be = backend_or_skip(name)
+    seen = {}
+    run = type(be)._tsne
+
+    def spy(self, X, **options):
+        seen.update(options)
+        return run(self, X, **options)
+
+    monkeypatch.setattr(type(be), "_tsne", spy)
+    X = np.random.default_rng(0).random((60, 3))
+    assert be.to_numpy(be.tsne(be.asarray(X), perplexity=5, seed=0)).shape == (60, 2)
+    assert seen["max_iter"] == expected == be.tsne_max_iter
+    be.tsne(be.asarray(X), perplexity=5, seed=0, max_iter=300)
+    assert seen["max_iter"] == 300
+    setup = Setup(skip=None, backend=be)
+    assert setup.n_iter(Cell(name, "tsne", 60, 3, None, "float64", None), None) == expected
+    assert setup.n_iter(Cell(name, "tsne", 60, 3, None, "float64", 400), None) == 400
