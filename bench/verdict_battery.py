@@ -104,19 +104,8 @@ def _rays(n_per=120, n_dir=4, dim=16, seed=0):
 
 
 def _arc():
-    """tests/test_verdict_count.py: a noisy quarter circle in 384-d (cosine)."""
-    rng = np.random.default_rng(0)
-    for shape in ((8, 384), *[(300, 384)] * 8):
-        rng.standard_normal(shape)
-        if shape == (300, 384):
-            rng.uniform(0.5, 3, (300, 1))
-    rng.standard_normal((2000, 384))
-    t = rng.uniform(0, np.pi / 2, 1500)
-    u, v = rng.standard_normal((2, 384))
-    u /= np.linalg.norm(u)
-    v -= (v @ u) * u
-    v /= np.linalg.norm(v)
-    return np.cos(t)[:, None] * u + np.sin(t)[:, None] * v + 0.01 * rng.standard_normal((1500, 384))
+    """tests/verdict/test_verdict_count.py: a noisy quarter circle in 384-d (cosine)."""
+    return scenarios.noisy_arc()
 
 
 def _outliers(n_far):

@@ -100,6 +100,24 @@ def sheet(rng: np.random.Generator, dim: int = 64, n_samples: int = 800, noise: 
     return X + rng.normal(0, noise, X.shape), 1
 
 
+def noisy_arc(dim: int = 384, n_samples: int = 1500, noise: float = 0.01):
+    """A quarter circle in ``dim`` dimensions with isotropic noise: a continuum whose density
+    dip is shallow, as between overlapping clusters, while the gap statistic keeps rising.
+    Seeded as the script that found the case drew it (the draws before it are replayed)."""
+    rng = np.random.default_rng(0)
+    for shape in ((8, dim), *[(300, dim)] * 8):
+        rng.standard_normal(shape)
+        if shape == (300, dim):
+            rng.uniform(0.5, 3, (300, 1))
+    rng.standard_normal((2000, dim))
+    t = rng.uniform(0, np.pi / 2, n_samples)
+    u, v = rng.standard_normal((2, dim))
+    u /= np.linalg.norm(u)
+    v -= (v @ u) * u
+    v /= np.linalg.norm(v)
+    return np.cos(t)[:, None] * u + np.sin(t)[:, None] * v + noise * rng.standard_normal((n_samples, dim))
+
+
 def _simplex(rng, k, dim):
     """k points pairwise sqrt(2) apart, in a random orientation."""
     Q = np.linalg.qr(rng.standard_normal((dim, k)))[0]

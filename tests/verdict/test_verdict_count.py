@@ -158,18 +158,7 @@ def test_a_noisy_arc_in_many_dimensions_is_a_continuum():
     # A quarter circle in 384-d, too noisy across for the thin-manifold step: its density dip
     # is shallow, as between overlapping clusters, but the gap statistic keeps rising (its
     # 1-SE k runs far from the count), so the second dip test must not apply.
-    rng = np.random.default_rng(0)
-    for shape in ((8, 384), *[(300, 384)] * 8):  # the draws of a script that found this case
-        rng.standard_normal(shape)
-        if shape == (300, 384):
-            rng.uniform(0.5, 3, (300, 1))
-    rng.standard_normal((2000, 384))
-    t = rng.uniform(0, np.pi / 2, 1500)
-    u, v = rng.standard_normal((2, 384))
-    u /= np.linalg.norm(u)
-    v -= (v @ u) * u
-    v /= np.linalg.norm(v)
-    Z = np.cos(t)[:, None] * u + np.sin(t)[:, None] * v + 0.01 * rng.standard_normal((1500, 384))
+    Z = scenarios.noisy_arc()
     a = analyze(Z, metric="cosine", seed=0)
     assert a.verdict == "continuum", a.report()
     assert a.density_gap is not None and a.gap_statistic["k"] > 5
