@@ -28,9 +28,9 @@ from coc.utils.validation import (
 
 #: Scikit-learn's KMeans defaults, as the notebook used them (one restart), made explicit.
 KMEANS_DEFAULTS = dict(n_init=1, max_iter=300, tol=1e-4)
-#: t-SNE defaults, as scikit-learn's.
-# ``max_iter=None`` is each engine's own default (:attr:`Backend.tsne_max_iter`): engines are
-# compared as a user runs them, at time to equal quality, never at equal iteration counts.
+#: t-SNE defaults, as scikit-learn's, except ``max_iter=None``: each engine's own default
+#: (:attr:`Backend.tsne_max_iter`), so engines are compared as a user runs them, at time to
+#: equal quality, never at equal iteration counts.
 TSNE_DEFAULTS = dict(perplexity=30.0, max_iter=None, init="pca")
 #: Distances every operation takes: KMeans runs on L2-normalized rows for ``cosine``.
 METRICS = ("euclidean", "cosine")
@@ -276,7 +276,11 @@ def generation_bytes(n_samples, dim, dtype) -> int:
     into a temporary of the same shape, so two full arrays beside the result's rows."""
     if not (_is_count(n_samples) and _is_count(dim)):
         return 0  # the generator's own checks name what is wrong
-    return int(n_samples) * int(dim) * (8 + np.dtype(dtype).itemsize)
+    try:
+        itemsize = np.dtype(dtype).itemsize
+    except TypeError:
+        return 0  # not a dtype: the generator's check_dtype names it
+    return int(n_samples) * int(dim) * (8 + itemsize)
 
 
 def _is_count(value) -> bool:

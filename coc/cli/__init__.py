@@ -3,9 +3,10 @@
 Each command is a module of this package (``coc/cli/<command>.py``) exposing
 ``add_arguments(parser)`` and ``main(args)``; it parses and writes, the work is done by the
 part it fronts (:mod:`coc.suite`, :mod:`coc.verdict`, :mod:`coc.backends`). Only this package
-uses argparse, and nothing imports it. This module only builds the parser, turns a user's mistake (:class:`coc.CocError`) into
-one line ``coc: error: ...`` on stderr and exit status 2, and ends quietly (status 141) when
-the reader of stdout leaves (``coc ... | head``); a full or closed stdout is one error line.
+uses argparse, and nothing imports it. This module only builds the parser, turns a user's
+mistake (:class:`coc.CocError`) and a MemoryError into one line ``coc: error: ...`` on stderr
+and exit status 2, and ends quietly (status 141) when the reader of stdout leaves
+(``coc ... | head``); a full or closed stdout is one error line.
 """
 from __future__ import annotations
 
