@@ -108,3 +108,27 @@ def test_attraction_by_row_runs_equals_the_scatter():
     plain = T._attractive(Y, rows, cols, vals, xp=np)
     runs = T._attractive(Y, rows, cols, vals, xp=np, row_runs=T._row_runs(rows, xp=np))
     np.testing.assert_allclose(runs, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_attraction_in_parts_on_threads_equals_the_whole():
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = np.random.default_rng(7)
+    n = 400
+    key = np.unique(g.integers(0, n * n, 6000))
+    rows, cols = key // n, key % n
+    keep = rows < cols
+    rows, cols = rows[keep], cols[keep]
+    Y = g.normal(0, 3, (n, 2)).astype(np.float32)
+    vals = g.random(rows.size).astype(np.float32)
+    whole = T._attractive(Y, rows, cols, vals, xp=np)
+    parts = T._parts(rows, cols, vals, xp=np)
+    assert len(parts) == T.ATTRACTION_PARTS
+    # every pair in exactly one part, and no row cut between two parts
+    assert sum(p[0].size for p in parts) == rows.size
+    assert all(a[0][-1] < b[0][0] for a, b in zip(parts[:-1], parts[1:]))
+    with ThreadPoolExecutor(2) as pool:
+        threaded = T._attractive_parts(Y, parts, xp=np, pool=pool)
+    np.testing.assert_allclose(threaded, whole, rtol=1e-5, atol=1e-5)
+    # the sum runs in the parts' order, so threads change nothing
+    np.testing.assert_array_equal(threaded, T._attractive_parts(Y, parts, xp=np))
