@@ -44,8 +44,8 @@ _PERPLEXITY_TOL = 1e-5  # on the entropy, in nats, as scikit-learn
 INFO_SAMPLE = 500
 #: On NumPy the attraction's pairs are cut into this many parts at row boundaries, summed in a
 #: fixed order on up to as many threads (NumPy's gathers and ufuncs release the GIL): the same
-#: embedding whatever the core count. At 1e5 points (7.3e6 pairs) on 2 idle cores one call took
-#: 77 ms against 115 ms on one thread (bench/tsne_attraction.py).
+#: embedding whatever the core count. At 1e5 points (7.3e6 pairs) on 2 cores one call took
+#: 62 ms against 121 ms on one thread (bench/tsne_attraction.py, results/tsne/attraction.jsonl).
 ATTRACTION_PARTS = 4
 
 
