@@ -96,15 +96,19 @@ def test_symmetrize_sums_repeated_neighbors(xp):
     np.testing.assert_allclose(got, ref / ref.sum(), atol=1e-15)
 
 
-def test_attraction_by_row_runs_equals_the_scatter():
-    g = np.random.default_rng(6)
-    n = 300
-    key = np.unique(g.integers(0, n * n, 4000))
+def _random_pairs(seed, n, draws):
+    """Sorted pairs i < j of ``n`` points as ``_affinities`` gives them, random weights and Y."""
+    g = np.random.default_rng(seed)
+    key = np.unique(g.integers(0, n * n, draws))
     rows, cols = key // n, key % n
     keep = rows < cols
     rows, cols = rows[keep], cols[keep]
     Y = g.normal(0, 3, (n, 2)).astype(np.float32)
-    vals = g.random(rows.size).astype(np.float32)
+    return Y, rows, cols, g.random(rows.size).astype(np.float32)
+
+
+def test_attraction_by_row_runs_equals_the_scatter():
+    Y, rows, cols, vals = _random_pairs(6, 300, 4000)
     plain = T._attractive(Y, rows, cols, vals, xp=np)
     runs = T._attractive(Y, rows, cols, vals, xp=np, row_runs=T._row_runs(rows, xp=np))
     np.testing.assert_allclose(runs, plain, rtol=1e-5, atol=1e-6)
@@ -113,14 +117,7 @@ def test_attraction_by_row_runs_equals_the_scatter():
 def test_attraction_in_parts_on_threads_equals_the_whole():
     from concurrent.futures import ThreadPoolExecutor
 
-    g = np.random.default_rng(7)
-    n = 400
-    key = np.unique(g.integers(0, n * n, 6000))
-    rows, cols = key // n, key % n
-    keep = rows < cols
-    rows, cols = rows[keep], cols[keep]
-    Y = g.normal(0, 3, (n, 2)).astype(np.float32)
-    vals = g.random(rows.size).astype(np.float32)
+    Y, rows, cols, vals = _random_pairs(7, 400, 6000)
     whole = T._attractive(Y, rows, cols, vals, xp=np)
     parts = T._parts(rows, cols, vals, xp=np)
     assert len(parts) == T.ATTRACTION_PARTS
