@@ -56,15 +56,16 @@ def test_iris_standardized_is_two_clusters():
     assert len(np.unique(setosa)) == 1 and not np.isin(setosa[0], a.labels_[iris.target != 0])
 
 
-@pytest.mark.xfail(strict=True, reason="known: the pooled density ratio at k = 3 (0.574) sits at "
-                   "GAP_FRACTION x the stricter null's mean, which moves from 0.75 to 0.98 with the "
-                   "seed's five null draws, so the verdict flips (docs/verdict.md, issue 24's report)")
+@pytest.mark.xfail(strict=True, reason="known: the pooled density ratio at k = 3 is 0.574 at every seed, "
+                   "but the stricter null's mean from five draws moves from 0.75 to 0.98 with the seed, "
+                   "so ratio / mean (0.59-0.77) crosses GAP_FRACTION (0.65) and the verdict flips "
+                   "(results/count/seeds.md, docs/verdict.md)")
 def test_breast_cancer_verdict_is_stable_across_seeds():
     # 569 tumours, 30 features of cell nuclei (Wisconsin Diagnostic Breast Cancer, Street,
     # Wolberg and Mangasarian 1993), malignant or benign: two classes that overlap in feature
     # space, so clustered-into-2 and continuum are both defensible. Accepted: whatever the
     # verdict, the same for seeds 0 to 3. Today seeds 0 and 2 give a continuum, 1 and 3 three
-    # clusters (strict: the day it passes, the mark must go).
+    # clusters (results/count/seeds.md; strict: the day it passes, the mark must go).
     X = _standardized(datasets.load_breast_cancer)
     verdicts = {(a.verdict, a.n_clusters) for a in (analyze(X, seed=seed) for seed in range(4))}
     assert len(verdicts) == 1, verdicts
