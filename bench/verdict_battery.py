@@ -198,7 +198,6 @@ def _cached_scans():
 def _one(job):
     """One case: its count under each variant of the constants (and Gap/pc on real data)."""
     name, real, variants, n_null, gap_pc_too = job
-    from coc.verdict import analyze, decision
 
     if len(variants) > 1:
         _cached_scans()
@@ -215,16 +214,8 @@ def _one(job):
         with threadpool_limits(limits=1):
             k_gap = gap_pc(X, seed=0, k_max=min(20, len(X) // 10))[0]
     for overrides in variants:
-        saved = {key: getattr(decision, key) for key in overrides}
-        for key, value in overrides.items():
-            setattr(decision, key, value)
         watch = Stopwatch()
-        try:
-            with threadpool_limits(limits=1):
-                a = analyze(X, **options)
-        finally:
-            for key, value in saved.items():
-                setattr(decision, key, value)
+        a = analyze_with(X, options, overrides)
         k = 1 if a.verdict == "continuum" else int(a.n_clusters)
         out.append((k, bool(getattr(a, "n_clusters_is_lower_bound", False)), round(watch.elapsed_s, 1)))
     if real and variants == [{}] and gap_pc_too:
@@ -235,15 +226,33 @@ def _one(job):
 def run(names, *, real=False, variants=({},), n_null=N_NULL, jobs=1, gap_pc=False):
     """``{name: [(k, lower_bound, seconds), ...]}`` for each case (1 = continuum), one triple per
     variant (a dict of constants of :mod:`coc.verdict.decision` to set for that run)."""
-    todo = [(name, real, list(variants), n_null, gap_pc) for name in names]
-    if jobs == 1:
-        out = [_one(job) for job in todo]
-    else:
-        from multiprocessing import Pool
+    return dict(map_jobs(_one, [(name, real, list(variants), n_null, gap_pc) for name in names], jobs))
 
-        with Pool(jobs) as pool:
-            out = pool.map(_one, todo, chunksize=1)
-    return dict(out)
+
+def map_jobs(fn, todo, jobs):
+    """``[fn(job) for job in todo]``, on a pool of ``jobs`` processes when more than one."""
+    if jobs == 1:
+        return [fn(job) for job in todo]
+    from multiprocessing import Pool
+
+    with Pool(jobs) as pool:
+        return pool.map(fn, todo, chunksize=1)
+
+
+def analyze_with(X, options, overrides):
+    """``coc.analyze(X, **options)`` on one thread, with the constants of
+    :mod:`coc.verdict.decision` in ``overrides`` set for that call only."""
+    from coc.verdict import analyze, decision
+
+    saved = {key: getattr(decision, key) for key in overrides}
+    for key, value in overrides.items():
+        setattr(decision, key, value)
+    try:
+        with threadpool_limits(limits=1):
+            return analyze(X, **options)
+    finally:
+        for key, value in saved.items():
+            setattr(decision, key, value)
 
 
 def score(results, variant=0):

@@ -14,18 +14,13 @@ import json
 import sys
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from coc.utils.timing import Stopwatch
-from verdict_battery import REAL, _machine, _real
+from verdict_battery import REAL, _machine, _real, analyze_with, map_jobs
 
 
 def _one(job):
     name, seed = job
-    from coc.verdict import analyze
-
-    with threadpool_limits(limits=1):
-        a = analyze(_real(name), seed=seed)
+    a = analyze_with(_real(name), dict(seed=seed), {})
     gap = a.density_gap or {}
     first = gap.get("chosen", gap)
     return {"data": name, "seed": seed, "verdict": a.verdict, "n_clusters": a.n_clusters,
@@ -41,13 +36,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     todo = [(name, seed) for name in REAL for seed in range(args.seeds)]
     watch = Stopwatch()
-    if args.jobs == 1:
-        rows = [_one(job) for job in todo]
-    else:
-        from multiprocessing import Pool
-
-        with Pool(args.jobs) as pool:
-            rows = pool.map(_one, todo, chunksize=1)
+    rows = map_jobs(_one, todo, args.jobs)
     lines = ["| data | seed | verdict | k tested | pooled ratio | stricter null mean | ratio / mean |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from coc.utils.timing import Stopwatch
-from verdict_battery import CASES, REAL, _cached_scans, _machine, _real
+from verdict_battery import CASES, _cached_scans, _machine, _real, analyze_with, map_jobs
 
 VARIANTS = {
     "as committed": {},
@@ -47,22 +46,12 @@ def _data(spec):
 
 
 def _one(spec):
-    from coc.verdict import analyze, decision
-
     _cached_scans()
     X, options = _data(spec)
     options.setdefault("n_null", 5)
     out = {}
     for name, overrides in VARIANTS.items():
-        saved = {key: getattr(decision, key) for key in overrides}
-        for key, value in overrides.items():
-            setattr(decision, key, value)
-        try:
-            with threadpool_limits(limits=1):
-                a = analyze(X, **options)
-        finally:
-            for key, value in saved.items():
-                setattr(decision, key, value)
+        a = analyze_with(X, options, overrides)
         out[name] = 1 if a.verdict == "continuum" else int(a.n_clusters)
     return spec, out
 
@@ -91,13 +80,7 @@ def main(argv=None) -> int:
     specs += [("breast cancer", "real", None, seed) for seed in range(8)]
     specs += [(f"({c}) draw {i}", "scenario", (c, i), i) for c in ("c", "d") for i in range(50)]
     watch = Stopwatch()
-    if args.jobs == 1:
-        res = [_one(s) for s in specs]
-    else:
-        from multiprocessing import Pool
-
-        with Pool(args.jobs) as pool:
-            res = pool.map(_one, specs, chunksize=1)
+    res = map_jobs(_one, specs, args.jobs)
     groups = list(dict.fromkeys(_group(s) for s, _ in res))
     lines = ["| variant | " + " | ".join(groups) + " | breast cancer, seeds 0-7 | wrong |",
              "|---|" + "---|" * (len(groups) + 2)]
