@@ -79,8 +79,8 @@ Z_SILHOUETTE = 4.0
 #: ... and 0.02 in silhouette units: the run-to-run spread of a silhouette on fixed data
 #: (KMeans restarts), below which a z from 3-5 null draws is noise over a tiny sd.
 MIN_EXCESS = 0.02
-#: A null's silhouette sd from 3-5 draws can come out near 0, and z is read against at least
-#: MIN_EXCESS / Z_SILHOUETTE (not a constant of its own: below it, MIN_EXCESS alone decides).
+# (A null's silhouette sd from 3-5 draws can come out near 0, so z is read against at least
+# MIN_EXCESS / Z_SILHOUETTE: not a constant of its own, since below it MIN_EXCESS alone decides.)
 #: The count's candidates: 3 sds, the detection's threshold without its correction for 19
 #: ks (once the data are shown clustered, estimation needs no multiple-test margin).
 Z_COUNT = 3.0
@@ -352,7 +352,7 @@ def _decide(Xs, backend, settings: Settings, rows, scans, nulls, gap) -> dict:
     chosen, how = choose_k(candidates, gap, agreement=GAP_AGREEMENT)
     # The labels: the lower inertia of the scan's KMeans and one with more restarts. KMeans'
     # own objective, not the silhouette: its optimum is what every seed's restarts find (on
-    # breast cancer the silhouette preferred a local optimum that two seeds in eight reach).
+    # breast cancer the silhouette preferred a local optimum that only some seeds reach).
     Xb = backend.asarray(Xs, dtype=settings.dtype)
     j = ks.index(chosen.k)
     km = backend.kmeans_result(Xb, chosen.k, seed=seed, n_init=REFINE_N_INIT, metric=metric, check_input=False)
