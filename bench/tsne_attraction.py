@@ -1,13 +1,15 @@
 """t-SNE's attraction on NumPy: one call over all pairs against the threaded parts.
 
-    python bench/tsne_attraction.py --n 100000 --out results/tsne/attraction.jsonl
+    python bench/tsne_attraction.py --n 100000 --chunks 65536 262144 524288 2097152 \
+        --out results/tsne/attraction.jsonl
 
 The pairs are those of coc's own affinities (hnswlib neighbors, perplexity 30) on 10 blobs of
 std 0.3 in 32-d; the embedding is noise of std 20, about the span of a late descent (the cost
 depends on the pairs, not on where the points lie). Each line: milliseconds a call (best of
-``--repeats``) on one thread over all pairs (``whole``) and in
-``coc.kernels.tsne.ATTRACTION_PARTS`` parts on up to that many threads (``parts``), the load
-before and after, the machine and coc's commit.
+``--repeats``) on one thread over all pairs in the plain form (``whole``: ``_attractive``, the
+CuPy path's) and in ``coc.kernels.tsne.ATTRACTION_PARTS`` parts on up to that many threads,
+each part in chunks of ``chunk`` pairs (``parts``; one line per ``--chunks``, default
+``ATTRACTION_CHUNK``), the load before and after, the machine and coc's commit.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def best_ms(f, repeats):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[100_000])
+    ap.add_argument("--chunks", type=int, nargs="+", default=[T.ATTRACTION_CHUNK])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -51,21 +54,24 @@ def main(argv=None):
         rows, cols, vals = T._affinities(dist, idx, 30.0, xp=np)
         vals = vals.astype(np.float32)
         Y = np.random.default_rng(0).normal(0, 20, (n, 2)).astype(np.float32)
-        parts = T._parts(rows, cols, vals, xp=np)
-        runs = T._row_runs(rows, xp=np)
         load = os.getloadavg()
-        whole = best_ms(lambda: T._attractive(Y, rows, cols, vals, xp=np, row_runs=runs), args.repeats)
-        with ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) as pool:
-            threaded = best_ms(lambda: T._attractive_parts(Y, parts, xp=np, pool=pool), args.repeats)
-        line = {"n": n, "pairs": int(rows.size), "neighbors": engine, "whole_ms": whole,
-                "parts_ms": threaded, "parts": len(parts), "threads": min(len(parts), os.cpu_count() or 1),
-                "speedup": round(whole / threaded, 2), "loadavg_before": load,
-                "loadavg_after": os.getloadavg(), "machine": envinfo.cpu_info(),
-                "commit": envinfo.git_commit(), "created_at": envinfo.timestamp()}
-        print(json.dumps(line))
-        if args.out is not None:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(line) + "\n")
+        whole = best_ms(lambda: T._attractive(Y, rows, cols, vals, xp=np), args.repeats)
+        for chunk in args.chunks:
+            parts = T._parts(rows, cols, vals, xp=np, chunk=chunk)
+            threads = min(len(parts), os.cpu_count() or 1)
+            with ThreadPoolExecutor(threads) as pool:
+                threaded = best_ms(lambda: T._attractive_parts(Y, parts, xp=np, pool=pool), args.repeats)
+            line = {"n": n, "pairs": int(rows.size), "neighbors": engine, "whole_ms": whole,
+                    "parts_ms": threaded, "parts": len(parts), "chunk": chunk,
+                    "chunks": sum(len(p) for p in parts), "threads": threads,
+                    "speedup": round(whole / threaded, 2), "loadavg_before": load,
+                    "loadavg_after": os.getloadavg(), "machine": envinfo.cpu_info(),
+                    "commit": envinfo.git_commit(), "created_at": envinfo.timestamp()}
+            load = os.getloadavg()
+            print(json.dumps(line))
+            if args.out is not None:
+                with open(args.out, "a") as fh:
+                    fh.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ INFO_SAMPLE = 500
 #: embedding whatever the core count. At 1e5 points (7.3e6 pairs) on 2 cores one call took
 #: 62 ms against 121 ms on one thread (bench/tsne_attraction.py, results/tsne/attraction.jsonl).
 ATTRACTION_PARTS = 4
+#: ... and each part is worked through in chunks of about this many pairs, into one force array
+#: a part. Far larger chunks stream every temporary through memory; far smaller ones pay NumPy's
+#: per-call cost (bench/tsne_attraction.py --chunks: at 1e5 the fastest was 2**19, results/tsne/).
+ATTRACTION_CHUNK = 1 << 19
 
 
 #: Iterations at the defaults: openTSNE's schedule, 250 exaggerated then 500 (docs/tsne.md).
@@ -143,28 +147,34 @@ def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=DEFAULT_MAX
     # The descent runs in float32 whatever X's dtype, as scikit-learn's does: the forces are
     # approximations far coarser than its rounding, and it halves the memory traffic.
     vals = vals.astype(xp.float32)
+    # On NumPy the pairs go into the attraction's parts (their columns widened to intp, its
+    # rows replaced by runs), so the int32 rows and columns are dropped here.
+    pairs = _parts(rows, cols, vals, xp=xp) if is_numpy(xp) else (rows, cols, vals)
+    del rows, cols, vals
     Y = _initialize(X, init, seed=seed, xp=xp).astype(xp.float32)
-    return _descend(Y, rows, cols, vals, xp=xp, method=method, max_iter=max_iter,
+    return _descend(Y, pairs, xp=xp, method=method, max_iter=max_iter,
                     early_exaggeration=early_exaggeration,
                     early_exaggeration_iter=early_exaggeration_iter,
                     learning_rate=learning_rate, progress=progress).astype(X.dtype, copy=False)
 
 
-def _descend(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
+def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
              early_exaggeration_iter, learning_rate, progress):
-    """openTSNE's gradient descent (momentum, gains, clipped steps) from ``Y``, in place."""
-    # the attraction's parts and their threads (NumPy); pool.shutdown ends with the descent
-    parts = _parts(rows, cols, vals, xp=xp) if is_numpy(xp) else None
-    pool = ThreadPoolExecutor(min(len(parts), os.cpu_count() or 1)) if parts else None
+    """openTSNE's gradient descent (momentum, gains, clipped steps) from ``Y``, in place.
+
+    ``pairs``: :func:`_parts` on NumPy, ``(rows, cols, vals)`` elsewhere.
+    """
+    # the attraction's threads (NumPy); pool.shutdown ends with the descent
+    pool = ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1)) if is_numpy(xp) else None
     with pool if pool is not None else contextlib.nullcontext():
-        return _iterate(Y, rows, cols, vals, xp=xp, method=method, max_iter=max_iter,
+        return _iterate(Y, pairs, xp=xp, method=method, max_iter=max_iter,
                         early_exaggeration=early_exaggeration,
                         early_exaggeration_iter=early_exaggeration_iter,
-                        learning_rate=learning_rate, progress=progress, parts=parts, pool=pool)
+                        learning_rate=learning_rate, progress=progress, pool=pool)
 
 
-def _iterate(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
-             early_exaggeration_iter, learning_rate, progress, parts, pool):
+def _iterate(Y, pairs, *, xp, method, max_iter, early_exaggeration,
+             early_exaggeration_iter, learning_rate, progress, pool):
     """:func:`_descend`'s loop."""
     n = Y.shape[0]
     cache = {}  # the FFT grid's kernel spectra, reused while the grid is unchanged
@@ -183,10 +193,10 @@ def _iterate(Y, rows, cols, vals, *, xp, method, max_iter, early_exaggeration,
             rep, Z = _repulsive_fft(Y, xp=xp, n_boxes=n_boxes, cache=cache)
         else:
             rep, Z = _repulsive_exact(Y, xp=xp)
-        if parts is None:
-            grad = _attractive(Y, rows, cols, vals, xp=xp)
+        if pool is None:
+            grad = _attractive(Y, *pairs, xp=xp)
         else:
-            grad = _attractive_parts(Y, parts, xp=xp, pool=pool)
+            grad = _attractive_parts(Y, pairs, xp=xp, pool=pool)
         grad *= 4.0 * exaggeration
         grad -= rep * (4.0 / Z)
         inc = update * grad < 0
@@ -309,12 +319,10 @@ def _initialize(X, init, *, seed, xp):
 
 
 # -- forces -----------------------------------------------------------------------------------
-def _attractive(Y, rows, cols, vals, *, xp, row_runs=None):
+def _attractive(Y, rows, cols, vals, *, xp):
     """``sum_j P_ij q_ij (y_i - y_j)`` with ``q = 1 / (1 + |y_i - y_j|^2)``, over the pairs of P.
 
-    ``row_runs``: :func:`_row_runs` of the sorted ``rows``, on NumPy only; the rows' half of the
-    scatter is then a segmented sum (``add.reduceat``: 4x faster than ``add.at`` measured on
-    6e6 pairs into 1e5 points).
+    The form for CuPy (and the reference of the tests); NumPy runs :func:`_attractive_parts`.
     """
     n = Y.shape[0]
     # one coordinate at a time: 1-D gathers and scatters are the fast ones. ufunc.at, not
@@ -330,34 +338,64 @@ def _attractive(Y, rows, cols, vals, *, xp, row_runs=None):
     F = xp.zeros((2, n), dtype=Y.dtype)
     for d, f in enumerate((dx, dy)):
         f *= w
-        if row_runs is None:
-            xp.add.at(F[d], rows, f)
-        else:
-            F[d][row_runs[0]] += xp.add.reduceat(f, row_runs[1])
+        xp.add.at(F[d], rows, f)
         f *= -1  # cupy has no float subtract.at: CUDA has no atomicSub on floats
         xp.add.at(F[d], cols, f)
     return F.T
 
 
-def _parts(rows, cols, vals, *, xp, n_parts=None):
-    """The sorted pairs cut into up to ``n_parts`` (default :data:`ATTRACTION_PARTS`) slices of
-    about equal size at row boundaries, each as ``(rows, cols, vals, row_runs)`` (NumPy)."""
+def _parts(rows, cols, vals, *, xp, n_parts=None, chunk=None):
+    """The sorted pairs cut at row boundaries into up to ``n_parts`` (default
+    :data:`ATTRACTION_PARTS`) parts of about equal size, each a list of chunks of about ``chunk``
+    (default :data:`ATTRACTION_CHUNK`) pairs, for :func:`_attractive_parts` (NumPy).
+
+    A chunk is ``(cols, vals, run_rows, run_starts, run_lengths)``: its pairs' columns as intp
+    (an int32 index costs ``take`` a conversion, 2.4x its time at 7e6 pairs), their weights, and
+    the runs of equal rows (each row once, where its run starts in the chunk, its length).
+    """
     run_rows, starts = _row_runs(rows, xp=xp)
-    cuts = xp.searchsorted(starts, xp.linspace(0, rows.size, (n_parts or ATTRACTION_PARTS) + 1))
-    cuts = sorted(set(int(c) for c in cuts))
-    parts = []
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        lo, hi = int(starts[a]), int(starts[b]) if b < starts.size else rows.size
-        parts.append((rows[lo:hi], cols[lo:hi], vals[lo:hi], (run_rows[a:b], starts[a:b] - lo)))
-    return parts
+    ends = xp.append(starts[1:], rows.size)
+    run_rows, lengths, cols = run_rows.astype(xp.intp), ends - starts, cols.astype(xp.intp)
+
+    def spans(a, b, pieces):  # runs a:b cut at run starts into up to `pieces`, equal in pairs
+        at = xp.searchsorted(starts, xp.linspace(starts[a], ends[b - 1], pieces + 1))
+        cuts = sorted({int(c) for c in at} | {a, b})
+        return [(c, d, int(starts[c]), int(ends[d - 1])) for c, d in zip(cuts[:-1], cuts[1:])]
+
+    chunk = chunk or ATTRACTION_CHUNK
+    return [[(cols[lo:hi], vals[lo:hi], run_rows[c:d], starts[c:d] - lo, lengths[c:d])
+             for c, d, lo, hi in spans(a, b, max(1, round((part_hi - part_lo) / chunk)))]
+            for a, b, part_lo, part_hi in spans(0, starts.size, n_parts or ATTRACTION_PARTS)]
 
 
 def _attractive_parts(Y, parts, *, xp, pool=None):
-    """:func:`_attractive` summed over :func:`_parts`, in their order, each on a thread of ``pool``."""
+    """:func:`_attractive` over :func:`_parts`: each part on a thread of ``pool``, its chunks
+    summed in order into one array, the parts' arrays summed in their order (NumPy)."""
+    Yt = xp.ascontiguousarray(Y.T)
     n_map = pool.map if pool is not None else map
     F = None
-    for f in n_map(lambda part: _attractive(Y, *part[:3], xp=xp, row_runs=part[3]), parts):
+    for f in n_map(lambda chunks: _attractive_chunks(Yt, chunks, xp=xp), parts):
         F = f if F is None else F + f
+    return F.T
+
+
+def _attractive_chunks(Yt, chunks, *, xp):
+    """:func:`_attractive` summed over one part's chunks, ``Yt`` the embedding transposed: the
+    rows' gather is a ``repeat`` of each run's row, and their scatter a segmented sum."""
+    F = xp.zeros_like(Yt)
+    for cols, vals, run_rows, run_starts, run_lengths in chunks:
+        dx = xp.repeat(Yt[0].take(run_rows), run_lengths)
+        dx -= Yt[0].take(cols)
+        dy = xp.repeat(Yt[1].take(run_rows), run_lengths)
+        dy -= Yt[1].take(cols)
+        w = dx * dx
+        w += dy * dy
+        w += 1
+        xp.divide(vals, w, out=w)
+        for d, f in enumerate((dx, dy)):
+            f *= w
+            F[d][run_rows] += xp.add.reduceat(f, run_starts)
+            xp.subtract.at(F[d], cols, f)
     return F
 
 

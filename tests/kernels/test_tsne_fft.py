@@ -107,23 +107,21 @@ def _random_pairs(seed, n, draws):
     return Y, rows, cols, g.random(rows.size).astype(np.float32)
 
 
-def test_attraction_by_row_runs_equals_the_scatter():
-    Y, rows, cols, vals = _random_pairs(6, 300, 4000)
-    plain = T._attractive(Y, rows, cols, vals, xp=np)
-    runs = T._attractive(Y, rows, cols, vals, xp=np, row_runs=T._row_runs(rows, xp=np))
-    np.testing.assert_allclose(runs, plain, rtol=1e-5, atol=1e-6)
-
-
-def test_attraction_in_parts_on_threads_equals_the_whole():
+@pytest.mark.parametrize("chunk", [None, 1, 97, 10**6])
+def test_attraction_in_parts_on_threads_equals_the_whole(chunk):
     from concurrent.futures import ThreadPoolExecutor
 
     Y, rows, cols, vals = _random_pairs(7, 400, 6000)
     whole = T._attractive(Y, rows, cols, vals, xp=np)
-    parts = T._parts(rows, cols, vals, xp=np)
+    parts = T._parts(rows, cols, vals, xp=np, chunk=chunk)
     assert len(parts) == T.ATTRACTION_PARTS
-    # every pair in exactly one part, and no row cut between two parts
-    assert sum(p[0].size for p in parts) == rows.size
-    assert all(a[0][-1] < b[0][0] for a, b in zip(parts[:-1], parts[1:]))
+    chunks = [c for part in parts for c in part]
+    if chunk == 97:
+        assert len(chunks) > 4 * T.ATTRACTION_PARTS
+    # every pair in exactly one chunk, in order, and no row cut between two chunks
+    np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), cols)
+    np.testing.assert_array_equal(np.concatenate([np.repeat(c[2], c[4]) for c in chunks]), rows)
+    assert all(a[2][-1] < b[2][0] for a, b in zip(chunks[:-1], chunks[1:]))
     with ThreadPoolExecutor(2) as pool:
         threaded = T._attractive_parts(Y, parts, xp=np, pool=pool)
     np.testing.assert_allclose(threaded, whole, rtol=1e-5, atol=1e-5)
