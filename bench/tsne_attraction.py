@@ -10,6 +10,10 @@ depends on the pairs, not on where the points lie). Each line: milliseconds a ca
 CuPy path's) and in ``coc.kernels.tsne.ATTRACTION_PARTS`` parts on up to that many threads,
 each part in chunks of ``chunk`` pairs (``parts``; one line per ``--chunks``, default
 ``ATTRACTION_CHUNK``), the load before and after, the machine and coc's commit.
+
+``--between fft`` runs one FFT repulsion step (untimed) before each timed call, as the descent
+does, and ``--blas-threads 1`` holds the BLAS to one thread meanwhile, as the descent does
+(OpenBLAS's idle threads busy-wait after the FFT's small product and take the cores).
 """
 from __future__ import annotations
 
@@ -22,19 +26,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coc.kernels import data  # noqa: E402
 from coc.kernels import tsne as T  # noqa: E402
+from coc.kernels._tsne_fft import box_count, repulsive_fft  # noqa: E402
 from coc.kernels.neighbors import knn  # noqa: E402
 from coc.suite import envinfo  # noqa: E402
 
 
-def best_ms(f, repeats):
+def best_ms(f, repeats, before=lambda: None):
+    before()
     f()
     times = []
     for _ in range(repeats):
+        before()
         t = time.perf_counter()
         f()
         times.append(time.perf_counter() - t)
@@ -46,6 +54,10 @@ def main(argv=None):
     ap.add_argument("--n", type=int, nargs="+", default=[100_000])
     ap.add_argument("--chunks", type=int, nargs="+", default=[T.ATTRACTION_CHUNK])
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--between", choices=["none", "fft"], default="none",
+                    help="what runs (untimed) before each timed call")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="threadpoolctl's BLAS limit during the calls (default: none)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     for n in args.n:
@@ -54,17 +66,24 @@ def main(argv=None):
         rows, cols, vals = T._affinities(dist, idx, 30.0, xp=np)
         vals = vals.astype(np.float32)
         Y = np.random.default_rng(0).normal(0, 20, (n, 2)).astype(np.float32)
+        cache, n_boxes = {}, box_count(float((Y.max(axis=0) - Y.min(axis=0)).max()))
+        before = (lambda: repulsive_fft(Y, xp=np, n_boxes=n_boxes, cache=cache)) \
+            if args.between == "fft" else (lambda: None)
         load = os.getloadavg()
-        whole = best_ms(lambda: T._attractive(Y, rows, cols, vals, xp=np), args.repeats)
+        with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+            whole = best_ms(lambda: T._attractive(Y, rows, cols, vals, xp=np), args.repeats, before)
         for chunk in args.chunks:
             parts = T._parts(rows, cols, vals, xp=np, chunk=chunk)
             threads = min(len(parts), os.cpu_count() or 1)
-            with ThreadPoolExecutor(threads) as pool:
-                threaded = best_ms(lambda: T._attractive_parts(Y, parts, xp=np, pool=pool), args.repeats)
+            with ThreadPoolExecutor(threads) as pool, \
+                    threadpool_limits(limits=args.blas_threads, user_api="blas"):
+                threaded = best_ms(lambda: T._attractive_parts(Y, parts, xp=np, pool=pool),
+                                   args.repeats, before)
             line = {"n": n, "pairs": int(rows.size), "neighbors": engine, "whole_ms": whole,
                     "parts_ms": threaded, "parts": len(parts), "chunk": chunk,
                     "chunks": sum(len(p) for p in parts), "threads": threads,
-                    "speedup": round(whole / threaded, 2), "loadavg_before": load,
+                    "speedup": round(whole / threaded, 2), "between": args.between,
+                    "blas_threads": args.blas_threads, "loadavg_before": load,
                     "loadavg_after": os.getloadavg(), "machine": envinfo.cpu_info(),
                     "commit": envinfo.git_commit(), "created_at": envinfo.timestamp()}
             load = os.getloadavg()

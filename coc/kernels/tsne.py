@@ -20,6 +20,8 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from threadpoolctl import threadpool_limits
+
 from coc.utils.xp import is_numpy, rng
 from coc.kernels.distances import tile_rows
 from coc.kernels._tsne_fft import box_count as _n_boxes
@@ -164,9 +166,15 @@ def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
 
     ``pairs``: :func:`_parts` on NumPy, ``(rows, cols, vals)`` elsewhere.
     """
-    # the attraction's threads (NumPy); pool.shutdown ends with the descent
+    # The attraction's threads (NumPy); pool.shutdown ends with the descent. The BLAS is held
+    # to one thread meanwhile: its only call in the loop is the FFT's small (n, 9) product, and
+    # after each call OpenBLAS's idle threads busy-wait, taking the cores from the attraction's
+    # threads (at 1e5 on 2 cores the attraction took 107 ms a call after an FFT step, 56 ms with
+    # the BLAS on one thread; bench/tsne_attraction.py --between fft).
     pool = ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1)) if is_numpy(xp) else None
-    with pool if pool is not None else contextlib.nullcontext():
+    with (pool if pool is not None else contextlib.nullcontext(),
+          threadpool_limits(limits=1, user_api="blas") if pool is not None
+          else contextlib.nullcontext()):
         return _iterate(Y, pairs, xp=xp, method=method, max_iter=max_iter,
                         early_exaggeration=early_exaggeration,
                         early_exaggeration_iter=early_exaggeration_iter,

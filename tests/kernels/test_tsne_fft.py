@@ -79,6 +79,26 @@ def test_fft_descent_is_reproducible():
     np.testing.assert_array_equal(a, b)
 
 
+def test_descent_holds_the_blas_to_one_thread_and_gives_it_back(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    seen = []
+    real = T._repulsive_fft
+    monkeypatch.setattr(T, "_repulsive_fft", lambda *a, **k: (seen.append(blas_threads()),
+                                                              real(*a, **k))[1])
+    X = data.blobs(4, 150, 8, 0.3, xp=np, seed=4)[0]
+    with threadpool_limits(limits=2, user_api="blas"):  # a caller's setting, not the default
+        before = blas_threads()
+        if not before:
+            pytest.skip("threadpoolctl sees no BLAS library in this process")
+        T.tsne(X, xp=np, method="fft", max_iter=3, seed=3)
+        assert blas_threads() == before  # given back
+    assert seen and all(t == [1] * len(before) for t in seen)
+
+
 def test_symmetrize_sums_repeated_neighbors(xp):
     # an approximate kNN may list a neighbor twice in a row: its weight must still count twice
     n = 40
