@@ -7,6 +7,10 @@ the sweep's data), each stage's function wrapped to add up its wall time and cal
 neighbors (``knn``), the affinities and their symmetrization, and in the descent the
 attraction (``_attractive_parts``, all parts of one iteration) and the FFT repulsion. A line
 of ``--out`` per run, with the load before and after, the machine and coc's commit.
+
+The repulsion runs beside the attraction's parts on their threads
+(``coc.kernels.tsne.OVERLAP_REPULSION``), so the two stages' seconds overlap and may add up
+to more than the descent's; ``--sequential`` runs the repulsion first, as before.
 """
 from __future__ import annotations
 
@@ -64,10 +68,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, nargs="+", default=[100000])
     p.add_argument("--out", default="results/tsne/profile.jsonl")
+    p.add_argument("--sequential", action="store_true",
+                   help="the repulsion before the attraction, not beside it")
     args = p.parse_args(argv)
+    T.OVERLAP_REPULSION = not args.sequential
     for n in args.n:
         load = os.getloadavg()
-        line = {"n": n, "dim": 32, **profile(n), "loadavg_before": load, "loadavg_after": os.getloadavg(),
+        line = {"n": n, "dim": 32, **profile(n), "overlap": T.OVERLAP_REPULSION,
+                "loadavg_before": load, "loadavg_after": os.getloadavg(),
                 "machine": envinfo.cpu_info(), "commit": envinfo.git_commit(),
                 "created_at": envinfo.timestamp()}
         print(json.dumps(line))

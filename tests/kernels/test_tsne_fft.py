@@ -79,6 +79,13 @@ def test_fft_descent_is_reproducible():
     np.testing.assert_array_equal(a, b)
 
 
+def test_repulsion_beside_the_attraction_gives_the_same_embedding(monkeypatch):
+    X = data.blobs(4, 150, 8, 0.3, xp=np, seed=4)[0]
+    overlapped = T.tsne(X, xp=np, method="fft", max_iter=60, seed=3)
+    monkeypatch.setattr(T, "OVERLAP_REPULSION", False)
+    np.testing.assert_array_equal(T.tsne(X, xp=np, method="fft", max_iter=60, seed=3), overlapped)
+
+
 def test_descent_holds_the_blas_to_one_thread_and_gives_it_back(monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
