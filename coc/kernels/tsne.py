@@ -75,8 +75,10 @@ def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=DEFAULT_MAX
     ``n / exaggeration``: its gradient has no factor 4, coc's has), momentum 0.8 throughout
     with the optimizer's state kept across the phases, each point's step clipped to norm 5.
     With scikit-learn's schedule (``n / 48`` throughout, momentum 0.5 then 0.8) stopped at
-    750 iterations, coc's KL at 1e5 points was 1.3% above openTSNE's; with this one, 1.0% above
-    (0.5% at 2e4, 0.4% at 5e3). See docs/tsne.md and results/tsne/ for the measurements.
+    750 iterations, coc's KL at 1e5 points was 1.3% above openTSNE's; with this one, 0.2-1.0%
+    above in runs of successive versions (0.2% at 5e3). 750 and not fewer: the KL over all
+    points still falls at 1000 iterations for both engines, though a 2000-point subsample's KL
+    bottoms out near 400 (results/tsne/kl_curve.jsonl). See docs/tsne.md for the measurements.
 
     Parameters
     ----------
