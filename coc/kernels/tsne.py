@@ -176,16 +176,21 @@ def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
     # The attraction's threads (NumPy); pool.shutdown ends with the descent. The BLAS is held
     # to one thread meanwhile: its only call in the loop is the FFT's small (n, 9) product, and
     # after each call OpenBLAS's idle threads busy-wait, taking the cores from the attraction's
-    # threads (at 1e5 on 2 cores the attraction took 107 ms a call after an FFT step, 56 ms with
-    # the BLAS on one thread; bench/tsne_attraction.py --between fft).
-    pool = ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1)) if is_numpy(xp) else None
-    with (pool if pool is not None else contextlib.nullcontext(),
-          threadpool_limits(limits=1, user_api="blas") if pool is not None
-          else contextlib.nullcontext()):
+    # threads (at 1e5 on 2 cores the attraction took 90 ms a call after an FFT step, 49 ms with
+    # the BLAS on one thread; bench/tsne_attraction.py --between fft --blas-threads 1). A BLAS
+    # threaded by OpenMP counts its threads per calling thread, so each worker sets its own.
+    pool = (ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1), initializer=_one_blas_thread)
+            if is_numpy(xp) else None)
+    with (threadpool_limits(limits=1, user_api="blas") if pool is not None
+          else contextlib.nullcontext(), pool if pool is not None else contextlib.nullcontext()):
         return _iterate(Y, pairs, xp=xp, method=method, max_iter=max_iter,
                         early_exaggeration=early_exaggeration,
                         early_exaggeration_iter=early_exaggeration_iter,
                         learning_rate=learning_rate, progress=progress, pool=pool)
+
+
+def _one_blas_thread():
+    threadpool_limits(limits=1, user_api="blas")  # a worker's own; its thread ends with the pool
 
 
 def _iterate(Y, pairs, *, xp, method, max_iter, early_exaggeration,
