@@ -54,9 +54,8 @@ ATTRACTION_PARTS = 4
 #: a part. Far larger chunks stream every temporary through memory; far smaller ones pay NumPy's
 #: per-call cost (bench/tsne_attraction.py --chunks: at 1e5 the fastest was 2**19, results/tsne/).
 ATTRACTION_CHUNK = 1 << 19
-#: On NumPy the repulsion runs as one more task of the attraction's threads, beside its parts,
-#: rather than before them: at 1e5 on 2 cores an iteration took 81 ms against 88-94 ms (the
-#: same embedding; bench/tsne_profile.py --sequential runs it the other way).
+#: On NumPy the repulsion runs beside the attraction's parts on their threads, not before them:
+#: 81 against 88-94 ms an iteration at 1e5 on 2 cores (bench/tsne_profile.py --sequential).
 OVERLAP_REPULSION = True
 
 
@@ -173,12 +172,9 @@ def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
 
     ``pairs``: :func:`_parts` on NumPy, ``(rows, cols, vals)`` elsewhere.
     """
-    # The attraction's threads (NumPy); pool.shutdown ends with the descent. The BLAS is held
-    # to one thread meanwhile: its only call in the loop is the FFT's small (n, 9) product, and
-    # after each call OpenBLAS's idle threads busy-wait, taking the cores from the attraction's
-    # threads (at 1e5 on 2 cores the attraction took 90 ms a call after an FFT step, 49 ms with
-    # the BLAS on one thread; bench/tsne_attraction.py --between fft --blas-threads 1). A BLAS
-    # threaded by OpenMP counts its threads per calling thread, so each worker sets its own.
+    # The attraction's threads (NumPy), with the BLAS on one thread, in each worker too (an
+    # OpenMP BLAS counts per thread): its idle threads busy-wait after the FFT's (n, 9) product
+    # and took the cores from the attraction (1e5: 90 -> 49 ms a call; docs/tsne.md).
     pool = (ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1), initializer=_one_blas_thread)
             if is_numpy(xp) else None)
     with (threadpool_limits(limits=1, user_api="blas") if pool is not None
@@ -215,8 +211,7 @@ def _iterate(Y, pairs, *, xp, method, max_iter, early_exaggeration,
             rep, Z = repulsion()
             grad = _attractive(Y, *pairs, xp=xp)
         else:
-            # the repulsion is one more task of the attraction's pool: the threads that finish
-            # their parts first take it, so that its single-threaded steps overlap the parts
+            # one more task of the pool: its single-threaded steps overlap the parts
             pending = pool.submit(repulsion) if OVERLAP_REPULSION else None
             if pending is None:
                 rep, Z = repulsion()
