@@ -6,9 +6,9 @@
 The pairs are those of coc's own affinities (hnswlib neighbors, perplexity 30) on 10 blobs of
 std 0.3 in 32-d; the embedding is noise of std 20, about the span of a late descent (the cost
 depends on the pairs, not on where the points lie). Each line: milliseconds a call (best of
-``--repeats``) on one thread over all pairs in the plain form (``whole``: ``_attractive``, the
-CuPy path's) and in ``coc.kernels.tsne.ATTRACTION_PARTS`` parts on up to that many threads,
-each part in chunks of ``chunk`` pairs (``parts``; one line per ``--chunks``, default
+``--repeats``) on one thread over all pairs in the plain form (``whole``: ``attractive``, the
+CuPy path's) and in ``coc.kernels._tsne_attraction.ATTRACTION_PARTS`` parts on up to that many
+threads, each part in chunks of ``chunk`` pairs (``parts``; one line per ``--chunks``, default
 ``ATTRACTION_CHUNK``), the load before and after, the machine and coc's commit.
 
 ``--between fft`` runs one FFT repulsion step (untimed) before each timed call, as the descent
@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coc.kernels import data  # noqa: E402
+from coc.kernels import _tsne_attraction as A  # noqa: E402
 from coc.kernels import tsne as T  # noqa: E402
 from coc.kernels._tsne_fft import box_count, repulsive_fft  # noqa: E402
 from coc.kernels.neighbors import knn  # noqa: E402
@@ -52,7 +53,7 @@ def best_ms(f, repeats, before=lambda: None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[100_000])
-    ap.add_argument("--chunks", type=int, nargs="+", default=[T.ATTRACTION_CHUNK])
+    ap.add_argument("--chunks", type=int, nargs="+", default=[A.ATTRACTION_CHUNK])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--between", choices=["none", "fft"], default="none",
                     help="what runs (untimed) before each timed call")
@@ -71,13 +72,13 @@ def main(argv=None):
             if args.between == "fft" else (lambda: None)
         load = os.getloadavg()
         with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-            whole = best_ms(lambda: T._attractive(Y, rows, cols, vals, xp=np), args.repeats, before)
+            whole = best_ms(lambda: A.attractive(Y, rows, cols, vals, xp=np), args.repeats, before)
         for chunk in args.chunks:
-            parts = T._parts(rows, cols, vals, xp=np, chunk=chunk)
+            parts = A.split(rows, cols, vals, xp=np, chunk=chunk)
             threads = min(len(parts), os.cpu_count() or 1)
             with ThreadPoolExecutor(threads) as pool, \
                     threadpool_limits(limits=args.blas_threads, user_api="blas"):
-                threaded = best_ms(lambda: T._attractive_parts(Y, parts, xp=np, pool=pool),
+                threaded = best_ms(lambda: A.attractive_parts(Y, parts, xp=np, pool=pool),
                                    args.repeats, before)
             line = {"n": n, "pairs": int(rows.size), "neighbors": engine, "whole_ms": whole,
                     "parts_ms": threaded, "parts": len(parts), "chunk": chunk,

@@ -13,6 +13,7 @@ from sklearn.manifold import TSNE, trustworthiness
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from coc.kernels import _tsne_attraction as A
 from coc.kernels import data
 from coc.kernels import neighbors as N
 from coc.kernels import tsne as T
@@ -92,7 +93,7 @@ def test_attractive_against_dense_formula(xp):
     rows, cols = np.nonzero(P)
     d = Y[:, None, :] - Y[None, :, :]
     q = 1 / (1 + (d**2).sum(axis=2))
-    F = T._attractive(*(xp.asarray(a) for a in (Y, rows, cols, P[rows, cols])), xp=xp)
+    F = A.attractive(*(xp.asarray(a) for a in (Y, rows, cols, P[rows, cols])), xp=xp)
     np.testing.assert_allclose(host(F), (((P + P.T) * q)[:, :, None] * d).sum(axis=1), rtol=1e-10, atol=1e-14)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from coc.kernels import data
+from coc.kernels import _tsne_attraction as A
 from coc.kernels import _tsne_fft as F
 from coc.kernels import tsne as T
 from coc.testing import strict_namespace
@@ -143,18 +144,18 @@ def test_attraction_in_parts_on_threads_equals_the_whole(chunk):
     from concurrent.futures import ThreadPoolExecutor
 
     Y, rows, cols, vals = _random_pairs(7, 400, 6000)
-    whole = T._attractive(Y, rows, cols, vals, xp=np)
-    parts = T._parts(rows, cols, vals, xp=np, chunk=chunk)
-    assert len(parts) == T.ATTRACTION_PARTS
+    whole = A.attractive(Y, rows, cols, vals, xp=np)
+    parts = A.split(rows, cols, vals, xp=np, chunk=chunk)
+    assert len(parts) == A.ATTRACTION_PARTS
     chunks = [c for part in parts for c in part]
     if chunk == 97:
-        assert len(chunks) > 4 * T.ATTRACTION_PARTS
+        assert len(chunks) > 4 * A.ATTRACTION_PARTS
     # every pair in exactly one chunk, in order, and no row cut between two chunks
     np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), cols)
     np.testing.assert_array_equal(np.concatenate([np.repeat(c[2], c[4]) for c in chunks]), rows)
     assert all(a[2][-1] < b[2][0] for a, b in zip(chunks[:-1], chunks[1:]))
     with ThreadPoolExecutor(2) as pool:
-        threaded = T._attractive_parts(Y, parts, xp=np, pool=pool)
+        threaded = A.attractive_parts(Y, parts, xp=np, pool=pool)
     np.testing.assert_allclose(threaded, whole, rtol=1e-5, atol=1e-5)
     # the sum runs in the parts' order, so threads change nothing
-    np.testing.assert_array_equal(threaded, T._attractive_parts(Y, parts, xp=np))
+    np.testing.assert_array_equal(threaded, A.attractive_parts(Y, parts, xp=np))
