@@ -218,22 +218,25 @@ def tsne_quality_line(n, dim, neighbors, out):
     print(json.dumps(line), flush=True)
 
 
-def tune_hnswlib(n, dim, out):
-    """hnswlib's recall and times for a few graphs (M, ef_construction; built on THREADS) and
-    search breadths ef, on one data set: one build per graph, the queries timed per ef."""
+def tune_hnswlib(n, dim, out, graphs=((16, 200), (32, 200)), efs=(180, 300, 500),
+                 build_threads=None):
+    """hnswlib's recall and times for a few graphs (M, ef_construction; built on
+    ``build_threads``, default THREADS) and search breadths ef, on one data set: one build per
+    graph, the queries timed per ef (on THREADS)."""
     import hnswlib
 
     X = make_data("blobs", n, dim)
     queries = np.sort(np.random.default_rng(1).choice(n, size=2000, replace=False))
     truth = exact_of_sample(X, queries, K)
-    for M, efc in ((16, 200), (32, 200)):
+    build_threads = build_threads or THREADS
+    for M, efc in graphs:
         load0 = os.getloadavg()
         t0 = time.perf_counter()
         index = hnswlib.Index(space="l2", dim=dim)
         index.init_index(max_elements=n, M=M, ef_construction=efc, random_seed=0)
-        index.add_items(X, num_threads=THREADS)
+        index.add_items(X, num_threads=build_threads)
         build = time.perf_counter() - t0
-        for ef in (180, 300, 500):
+        for ef in efs:
             index.set_ef(ef)
             t0 = time.perf_counter()
             idx, _ = index.knn_query(X, k=K + 1, num_threads=THREADS)
@@ -241,7 +244,8 @@ def tune_hnswlib(n, dim, out):
             found = drop_self(np.asarray(idx, dtype=np.int64)[queries], K)
             rec = float(np.mean([len(np.intersect1d(a, b)) / K for a, b in zip(found, truth)]))
             line = {"study": "hnswlib-tuning", "n": n, "dim": dim, "M": M, "ef_construction": efc,
-                    "ef": ef, "build_seconds": build, "query_seconds": query, "recall": rec,
+                    "ef": ef, "build_threads": build_threads, "build_seconds": build,
+                    "query_seconds": query, "recall": rec,
                     "loadavg_before": load0, "loadavg_after": os.getloadavg(), **machine()}
             with open(out, "a") as f:
                 f.write(json.dumps(line) + "\n")
@@ -283,6 +287,11 @@ def main(argv=None):
     p.add_argument("--crossover", type=int, nargs="*", help="time exact against --engines[0] at these n")
     p.add_argument("--tsne", type=int, nargs="*", help="t-SNE quality, exact against hnswlib kNN, at these n")
     p.add_argument("--tune", action="store_true", help="hnswlib's recall for a few M and ef")
+    p.add_argument("--graphs", nargs="+", default=["16:200", "32:200"],
+                   help="with --tune: the graphs, as M:ef_construction")
+    p.add_argument("--efs", type=int, nargs="+", default=[180, 300, 500], help="with --tune: ef")
+    p.add_argument("--build-threads", type=int, default=None,
+                   help="with --tune: threads of the build (coc's stage builds on 1)")
     p.add_argument("--table", nargs="*", help="print a markdown table of these JSON-lines files")
     p.add_argument("--tsne-neighbors", nargs="+", default=["exact", "hnswlib"],
                    help="the neighbors engines of --tsne (auto, exact, hnswlib)")
@@ -306,7 +315,8 @@ def main(argv=None):
         return table(args.table)
     if args.tune:
         for dim in args.dim:
-            tune_hnswlib(args.n[0], dim, args.out)
+            tune_hnswlib(args.n[0], dim, args.out, efs=args.efs, build_threads=args.build_threads,
+                         graphs=[tuple(int(v) for v in g.split(":")) for g in args.graphs])
         return
     if args.tsne:
         for n in args.tsne:
