@@ -25,10 +25,10 @@ from threadpoolctl import threadpool_limits
 
 from coc.utils.xp import is_numpy, rng
 from coc.kernels.distances import tile_rows
-from coc.kernels._tsne_fft import box_count as _n_boxes
 from coc.kernels._tsne_attraction import attractive as _attractive
 from coc.kernels._tsne_attraction import attractive_parts as _attractive_parts
 from coc.kernels._tsne_attraction import split as _parts
+from coc.kernels._tsne_fft import box_count as _n_boxes
 from coc.kernels._tsne_fft import repulsive_fft as _repulsive_fft
 from coc.kernels.neighbors import knn
 
@@ -164,7 +164,7 @@ def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
              early_exaggeration_iter, learning_rate, progress):
     """openTSNE's gradient descent (momentum, gains, clipped steps) from ``Y``, in place.
 
-    ``pairs``: :func:`coc.kernels._tsne_attraction.split` on NumPy, ``(rows, cols, vals)`` elsewhere.
+    ``pairs``: :func:`coc.kernels._tsne_attraction.split` on NumPy, else ``(rows, cols, vals)``.
     """
     # The attraction's threads (NumPy), with the BLAS on one thread, in each worker too (an
     # OpenMP BLAS counts per thread): its idle threads busy-wait after the FFT's (n, 9) product
