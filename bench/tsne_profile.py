@@ -10,7 +10,7 @@ of ``--out`` per run, with the load before and after, the machine and coc's comm
 
 The repulsion runs beside the attraction's parts on their threads
 (``coc.kernels.tsne.OVERLAP_REPULSION``), so the two stages' seconds overlap and may add up
-to more than the descent's; ``--sequential`` runs the repulsion first, as before.
+to more than the descent's; ``--sequential`` runs the repulsion apart, after the parts.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, nargs="+", default=[100000])
     p.add_argument("--out", default="results/tsne/profile.jsonl")
     p.add_argument("--sequential", action="store_true",
-                   help="the repulsion before the attraction, not beside it")
+                   help="the repulsion apart from the attraction, not beside it")
     args = p.parse_args(argv)
     T.OVERLAP_REPULSION = not args.sequential
     for n in args.n:

@@ -15,7 +15,6 @@ openTSNE's ``estimate_negative_gradient_fft_2d``), which needs O(n) memory plus 
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
@@ -48,7 +47,7 @@ _BINARY_SEARCH_CHECK = 10  # host syncs in the perplexity search: at most steps 
 _PERPLEXITY_TOL = 1e-5  # on the entropy, in nats, as scikit-learn
 #: Rows of the neighbor graph kept in ``info`` for a recall check: enough for a recall to 0.01.
 INFO_SAMPLE = 500
-#: On NumPy the repulsion runs beside the attraction's parts on their threads, not before them:
+#: On NumPy the repulsion runs beside the attraction's parts on their threads, not apart:
 #: 81 against 88-94 ms an iteration at 1e5 on 2 cores (bench/tsne_profile.py --sequential).
 OVERLAP_REPULSION = True
 
@@ -166,17 +165,18 @@ def _descend(Y, pairs, *, xp, method, max_iter, early_exaggeration,
 
     ``pairs``: :func:`coc.kernels._tsne_attraction.split` on NumPy, else ``(rows, cols, vals)``.
     """
-    # The attraction's threads (NumPy), with the BLAS on one thread, in each worker too (an
-    # OpenMP BLAS counts per thread): its idle threads busy-wait after the FFT's (n, 9) product
-    # and took the cores from the attraction (1e5: 90 -> 49 ms a call; docs/tsne.md).
-    pool = (ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1), initializer=_one_blas_thread)
-            if is_numpy(xp) else None)
-    with (threadpool_limits(limits=1, user_api="blas") if pool is not None
-          else contextlib.nullcontext(), pool if pool is not None else contextlib.nullcontext()):
-        return _iterate(Y, pairs, xp=xp, method=method, max_iter=max_iter,
-                        early_exaggeration=early_exaggeration,
-                        early_exaggeration_iter=early_exaggeration_iter,
-                        learning_rate=learning_rate, progress=progress, pool=pool)
+    loop = functools.partial(_iterate, Y, pairs, xp=xp, method=method, max_iter=max_iter,
+                             early_exaggeration=early_exaggeration,
+                             early_exaggeration_iter=early_exaggeration_iter,
+                             learning_rate=learning_rate, progress=progress)
+    if not is_numpy(xp):
+        return loop(pool=None)
+    # The attraction's threads, with the BLAS on one thread, in each worker too (an OpenMP BLAS
+    # counts per thread): its idle threads busy-wait after the FFT's (n, 9) product and took
+    # the cores from the attraction (1e5: 90 -> 49 ms a call; docs/tsne.md).
+    with (threadpool_limits(limits=1, user_api="blas"),
+          ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1), initializer=_one_blas_thread) as pool):
+        return loop(pool=pool)
 
 
 def _one_blas_thread():
@@ -207,11 +207,8 @@ def _iterate(Y, pairs, *, xp, method, max_iter, early_exaggeration,
         else:
             # one more task of the pool: its single-threaded steps overlap the parts
             pending = pool.submit(repulsion) if OVERLAP_REPULSION else None
-            if pending is None:
-                rep, Z = repulsion()
             grad = _attractive_parts(Y, pairs, xp=xp, pool=pool)
-            if pending is not None:
-                rep, Z = pending.result()
+            rep, Z = pending.result() if pending is not None else repulsion()
         grad *= 4.0 * exaggeration
         grad -= rep * (4.0 / Z)
         inc = update * grad < 0
