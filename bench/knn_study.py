@@ -42,7 +42,7 @@ K = 90
 THREADS = 2
 #: distributions each engine installs beyond coc's own dependencies
 DISTS = {"hnswlib": ["hnswlib"], "pynndescent": ["pynndescent", "numba", "llvmlite"],
-         "annoy": ["annoy"], "faiss": ["faiss-cpu"], "coc-hnswlib": ["hnswlib"]}
+         "annoy": ["annoy"], "faiss": ["faiss-cpu"], "coc-hnswlib": ["hnswlib"], "coc-faiss": ["faiss-cpu"]}
 
 
 def install_bytes(engine):
@@ -129,9 +129,10 @@ def run_engine(engine, X, k, seed):
         index.add(X)
         index.hnsw.efSearch = max(2 * k, 100)
         _, idx = index.search(X, k + 1)
-    elif engine in ("exact", "coc-hnswlib"):
-        # coc's own stage, as t-SNE runs it (coc-hnswlib: graph built on one thread, for a
-        # seeded graph; queries on THREADS)
+    elif engine in ("exact", "coc-hnswlib", "coc-faiss"):
+        # coc's own stage, as t-SNE runs it (coc-faiss: the inverted file, nprobe raised until
+        # a sample's recall is 0.98; coc-hnswlib: graph built on one thread, for a seeded
+        # graph; queries on THREADS)
         from coc.kernels.neighbors import knn
 
         return knn(X, k, xp=np, method=engine.removeprefix("coc-"), seed=seed, n_threads=THREADS)[1]
@@ -294,7 +295,7 @@ def main(argv=None):
                    help="with --tune: threads of the build (coc's stage builds on 1)")
     p.add_argument("--table", nargs="*", help="print a markdown table of these JSON-lines files")
     p.add_argument("--tsne-neighbors", nargs="+", default=["exact", "hnswlib"],
-                   help="the neighbors engines of --tsne (auto, exact, hnswlib)")
+                   help="the neighbors engines of --tsne (auto, exact, faiss, hnswlib)")
     p.add_argument("--cap", type=float, default=600, help="seconds before a run is killed")
     p.add_argument("--sample", type=int, default=2000, help="query points checked against exact")
     p.add_argument("--out", default="results/knn/study.jsonl")

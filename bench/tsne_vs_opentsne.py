@@ -10,7 +10,7 @@ carries ``os.getloadavg()`` before and after, the machine (``coc.suite.envinfo``
 
 * ``coc``: ``coc.kernels.tsne.tsne(X, xp=numpy, seed=0)``: its defaults (``--coc-kw`` JSON
   overrides them for experiments, and is recorded), neighbors by ``--neighbors`` (default
-  ``auto``: exact on small data, hnswlib above); the time spent finding them is recorded apart
+  ``auto``: exact on small data, faiss above); the time spent finding them is recorded apart
   as ``knn_s`` (it is included in ``time_s``).
 * ``opentsne``: ``openTSNE.TSNE(negative_gradient_method="fft", n_jobs=cores,
   random_state=0)``, otherwise its defaults (750 iterations, its own approximate neighbors).

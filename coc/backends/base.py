@@ -225,7 +225,7 @@ class Backend:
         check_input : bool
         neighbors : str
             The kNN engine of the affinities (:attr:`tsne_neighbors`; ``coc`` kernels:
-            ``auto``, ``exact``, ``hnswlib``, see :mod:`coc.kernels.neighbors`). An engine
+            ``auto``, ``exact``, ``faiss``, ``hnswlib``, see :mod:`coc.kernels.neighbors`). An engine
             that is not installed is an error naming the extra that installs it.
 
         Returns

@@ -3,7 +3,7 @@
 Stages, as in openTSNE and scikit-learn:
 
 1. affinities: k nearest neighbors (:mod:`coc.kernels.neighbors`: exact by tiled matrix
-   products, or approximate by hnswlib on the host), per-point perplexity
+   products, or approximate by faiss or hnswlib on the host), per-point perplexity
    calibration by a binary search run on all points at once, then the symmetric joint
    probabilities ``P = (P + P^T) / sum``, kept sparse (each unordered pair once);
 2. initialization: the first two principal components scaled to a std of 1e-4, or noise;
@@ -105,7 +105,7 @@ def tsne(X, *, xp, perplexity=30.0, seed=0, n_components=2, max_iter=DEFAULT_MAX
         Neighbors per point in ``P``; default ``min(n_samples - 1, int(3 * perplexity))``.
     progress : callable or None
         Called as ``progress(iteration, max_iter)`` every 50 iterations and at the end.
-    neighbors : {"auto", "exact", "hnswlib"}
+    neighbors : {"auto", "exact", "faiss", "hnswlib"}
         The kNN engine (:func:`coc.kernels.neighbors.knn`); ``auto`` is exact on small data
         and on a GPU.
     info : dict or None

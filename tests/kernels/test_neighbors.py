@@ -1,5 +1,6 @@
-"""t-SNE's neighbor stage: exact against scikit-learn, hnswlib's recall, the ``auto`` rule,
-the missing extra, seeds, and CuPy's top-k selection under the strict namespace's sync rules."""
+"""t-SNE's neighbor stage: exact against scikit-learn, faiss's and hnswlib's recall, the
+``auto`` rule, the missing extra, seeds, and CuPy's top-k selection under the strict
+namespace's sync rules."""
 import builtins
 import warnings
 
@@ -20,6 +21,10 @@ K = 90  # 3 * perplexity 30, what t-SNE asks for
 
 needs_hnswlib = pytest.mark.skipif(N.engine_status("hnswlib") is not None,
                                    reason="hnswlib is not installed: pip install 'coc[knn]'")
+needs_faiss = pytest.mark.skipif(N.engine_status("faiss") is not None,
+                                 reason="faiss is not installed: pip install 'coc[knn]'")
+approximate = pytest.mark.parametrize("engine", [pytest.param("faiss", marks=needs_faiss),
+                                                 pytest.param("hnswlib", marks=needs_hnswlib)])
 
 
 def exact_neighbors(X, k):
@@ -35,18 +40,32 @@ def blobs(n, dim=32, seed=0):
     return data.blobs(10, -(-n // 10), dim, 0.3, xp=np, seed=seed, dtype="float32")[0][:n]
 
 
-@pytest.fixture
-def no_hnswlib(monkeypatch):
-    """hnswlib's import fails, as where the extra is not installed; auto's warning is fresh."""
+def _block(monkeypatch, blocked):
+    """The imports of ``blocked`` fail, as where the extra is not installed; auto's warning is fresh."""
     real_import = builtins.__import__
+    real_module = N.importlib.import_module
 
     def fake_import(name, *args, **kwargs):
-        if name == "hnswlib":
-            raise ModuleNotFoundError("No module named 'hnswlib'")
+        if name in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
+    def fake_module(name, *args):
+        return fake_import(name) if name in blocked else real_module(name, *args)
+
     monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(N.importlib, "import_module", fake_module)
     monkeypatch.setattr(N, "_fallback_warned", [])
+
+
+@pytest.fixture
+def no_knn_extra(monkeypatch):
+    _block(monkeypatch, ("faiss", "hnswlib"))
+
+
+@pytest.fixture
+def no_faiss(monkeypatch):
+    _block(monkeypatch, ("faiss",))
 
 
 def test_exact_matches_sklearn(xp):
@@ -96,54 +115,91 @@ def test_strict_tsne_sync_budget_is_unchanged_by_neighbors():
     assert c.count <= 2 + T._BINARY_SEARCH_STEPS // T._BINARY_SEARCH_CHECK
 
 
-@needs_hnswlib
-def test_hnswlib_recall_on_digits():
+@approximate
+def test_recall_on_digits(engine):
     X = load_digits().data.astype(np.float32)
-    _, idx, engine = N.knn(X, K, xp=np, method="hnswlib")
-    assert engine == "hnswlib"
+    _, idx, ran = N.knn(X, K, xp=np, method=engine)
+    assert ran == engine
     assert recall(idx, exact_neighbors(X, K)[1]) >= 0.95
 
 
-@needs_hnswlib
-def test_hnswlib_recall_and_distances_on_blobs():
+@approximate
+def test_recall_and_distances_on_blobs(engine):
     X = blobs(4000)
-    dist, idx, _ = N.knn(X, K, xp=np, method="hnswlib")
+    dist, idx, _ = N.knn(X, K, xp=np, method=engine)
     assert recall(idx, exact_neighbors(X, K)[1]) >= 0.95
     assert not np.any(idx == np.arange(len(X))[:, None])  # never a point itself
     np.testing.assert_allclose(dist, ((X[idx] - X[:, None, :]) ** 2).sum(axis=2), rtol=1e-5)
 
 
-@needs_hnswlib
-def test_hnswlib_is_reproducible_with_a_seed():
+@approximate
+def test_is_reproducible_with_a_seed(engine):
     X = blobs(3000)
-    a = N.knn(X, K, xp=np, method="hnswlib", seed=4)[1]
-    b = N.knn(X, K, xp=np, method="hnswlib", seed=4)[1]
+    a = N.knn(X, K, xp=np, method=engine, seed=4)[1]
+    b = N.knn(X, K, xp=np, method=engine, seed=4)[1]
     np.testing.assert_array_equal(a, b)
 
 
-@needs_hnswlib
-def test_tsne_with_hnswlib_is_reproducible():
+@needs_faiss
+def test_faiss_is_the_same_on_any_thread_count():
+    """The lists (KMeans) and the search do not depend on the threads: 1 and 2 agree."""
+    X = blobs(3000)
+    one = N.knn(X, K, xp=np, method="faiss", seed=2, n_threads=1)
+    two = N.knn(X, K, xp=np, method="faiss", seed=2, n_threads=2)
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[0], two[0])
+
+
+@needs_faiss
+def test_faiss_probes_until_the_sample_recall_is_reached(monkeypatch):
+    """nprobe is raised on its own: a recall target of 1 makes the search exact, and a row
+    whose probed lists are short of k + 1 points is searched exactly too."""
+    X = blobs(2000, 16)
+    monkeypatch.setattr(N, "IVF_RECALL", 1.0)
+    monkeypatch.setattr(N, "IVF_SAMPLE", len(X))
+    _, idx, _ = N.knn(X, K, xp=np, method="faiss")
+    assert recall(idx, exact_neighbors(X, K)[1]) >= 0.999
+    assert N._probes(5) == [1, 2, 3, 4, 5] and N._probes(1) == [1]
+    assert N._probes(316)[-3:] == [192, 256, 316]
+
+
+@needs_faiss
+def test_faiss_with_duplicates_never_lists_a_point_itself():
+    X = np.repeat(blobs(400, 8), 5, axis=0)  # every point five times
+    _, idx, _ = N.knn(X, 20, xp=np, method="faiss")
+    assert not np.any(idx == np.arange(len(X))[:, None])
+    assert idx.min() >= 0 and np.all(np.sort(idx, axis=1)[:, 1:] != np.sort(idx, axis=1)[:, :-1])
+
+
+@approximate
+def test_tsne_with_an_approximate_engine_is_reproducible(engine):
     X = blobs(1200, 16)
-    a = T.tsne(X, xp=np, seed=1, max_iter=60, neighbors="hnswlib")
-    b = T.tsne(X, xp=np, seed=1, max_iter=60, neighbors="hnswlib")
+    a = T.tsne(X, xp=np, seed=1, max_iter=60, neighbors=engine)
+    b = T.tsne(X, xp=np, seed=1, max_iter=60, neighbors=engine)
     np.testing.assert_array_equal(a, b)
 
 
-@needs_hnswlib
-def test_auto_is_exact_up_to_the_crossover_and_hnswlib_above(monkeypatch):
+@needs_faiss
+def test_auto_is_exact_up_to_the_crossover_and_faiss_above(monkeypatch):
     monkeypatch.setattr(N, "AUTO_EXACT_MAX_SAMPLES", 500)
     assert N.knn(blobs(500), 10, xp=np)[2] == "exact"
-    assert N.knn(blobs(501), 10, xp=np)[2] == "hnswlib"
+    assert N.knn(blobs(501), 10, xp=np)[2] == "faiss"
     assert N.knn(strict_namespace().asarray(blobs(501)), 10, xp=strict_namespace())[2] == "exact"
     info = {}
     T.tsne(blobs(600, 8), xp=np, max_iter=1, info=info)
-    assert info["neighbors"] == "hnswlib"
+    assert info["neighbors"] == "faiss"
 
 
-def test_auto_falls_back_to_exact_with_one_warning(monkeypatch, no_hnswlib):
+@needs_hnswlib
+def test_auto_takes_hnswlib_without_faiss(monkeypatch, no_faiss):
+    monkeypatch.setattr(N, "AUTO_EXACT_MAX_SAMPLES", 500)
+    assert N.knn(blobs(501), 10, xp=np)[2] == "hnswlib"
+
+
+def test_auto_falls_back_to_exact_with_one_warning(monkeypatch, no_knn_extra):
     monkeypatch.setattr(N, "AUTO_EXACT_MAX_SAMPLES", 100)
     X = blobs(300, 8)
-    with pytest.warns(RuntimeWarning, match=r"hnswlib is not installed.*coc\[knn\]") as record:
+    with pytest.warns(RuntimeWarning, match=r"neither faiss nor hnswlib is installed.*coc\[knn\]") as record:
         first = N.knn(X, 10, xp=np)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second call says nothing
@@ -153,13 +209,14 @@ def test_auto_falls_back_to_exact_with_one_warning(monkeypatch, no_hnswlib):
     np.testing.assert_array_equal(np.sort(first[1], axis=1), np.sort(exact_neighbors(X, 10)[1], axis=1))
 
 
-def test_explicit_missing_engine_is_an_error_naming_the_extra(no_hnswlib):
+@pytest.mark.parametrize("engine", ["faiss", "hnswlib"])
+def test_explicit_missing_engine_is_an_error_naming_the_extra(engine, no_knn_extra):
     X = blobs(300, 8)
     with pytest.raises(ImportError, match=r"coc\[knn\]"):
-        N.knn(X, 10, xp=np, method="hnswlib")
+        N.knn(X, 10, xp=np, method=engine)
     be = coc.get_backend("numpy")
     with pytest.raises(CocError, match=r"pip install 'coc\[knn\]'"):
-        be.tsne(X, perplexity=5.0, neighbors="hnswlib")
+        be.tsne(X, perplexity=5.0, neighbors=engine)
 
 
 def test_backend_rejects_unknown_and_gpu_host_engines():
@@ -171,9 +228,10 @@ def test_backend_rejects_unknown_and_gpu_host_engines():
         be.tsne(X, perplexity=5.0, neighbors="annoy")
     with pytest.raises(CocError, match="has no t-SNE neighbors"):
         coc.get_backend("sklearn").tsne(X, perplexity=5.0, neighbors="exact")
-    if N.engine_status("hnswlib") is None:
-        with pytest.raises(CocError, match="runs on the host"):
-            StrictBackend().tsne(StrictBackend().asarray(X), perplexity=5.0, neighbors="hnswlib")
+    for engine in ("faiss", "hnswlib"):
+        if N.engine_status(engine) is None:
+            with pytest.raises(CocError, match="runs on the host"):
+                StrictBackend().tsne(StrictBackend().asarray(X), perplexity=5.0, neighbors=engine)
 
 
 def test_backend_passes_neighbors_through_and_records_them():
