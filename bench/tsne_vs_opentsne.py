@@ -11,7 +11,8 @@ carries ``os.getloadavg()`` before and after, the machine (``coc.suite.envinfo``
 * ``coc``: ``coc.kernels.tsne.tsne(X, xp=numpy, seed=0)``: its defaults (``--coc-kw`` JSON
   overrides them for experiments, and is recorded), neighbors by ``--neighbors`` (default
   ``auto``: exact on small data, faiss above); the time spent finding them is recorded apart
-  as ``knn_s`` (it is included in ``time_s``).
+  as ``knn_s`` (it is included in ``time_s``), and their recall against exact on
+  ``coc.kernels.tsne.INFO_SAMPLE`` evenly spaced rows as ``knn_recall`` (outside the clock).
 * ``opentsne``: ``openTSNE.TSNE(negative_gradient_method="fft", n_jobs=cores,
   random_state=0)``, otherwise its defaults (750 iterations, its own approximate neighbors).
 """
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coc.kernels import data  # noqa: E402
 from coc.suite import envinfo  # noqa: E402
 from coc.kernels import tsne as T  # noqa: E402
-from coc.suite.quality import tsne_quality  # noqa: E402
+from coc.suite.quality import knn_recall, tsne_quality  # noqa: E402
 
 PERPLEXITY = 30.0
 
@@ -43,8 +44,9 @@ def run_coc(X, *, neighbors, coc_kw):
     t = time.perf_counter()
     Y = T.tsne(X, xp=np, perplexity=PERPLEXITY, seed=0, neighbors=neighbors, info=info, **kw)
     seconds = time.perf_counter() - t
+    recall = knn_recall(X, info["knn_sample_rows"], np.asarray(info["knn_sample"]))  # outside the clock
     return Y, seconds, {"knn_s": round(info["knn_seconds"], 3), "iterations": iters[-1],
-                        "neighbors": info["neighbors"]}
+                        "neighbors": info["neighbors"], "knn_recall": round(recall, 4)}
 
 
 def run_opentsne(X):

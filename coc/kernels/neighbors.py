@@ -40,13 +40,13 @@ APPROXIMATE = ("faiss", "hnswlib")
 EXTRA = "knn"
 #: The module each approximate engine imports.
 _MODULES = {"faiss": "faiss", "hnswlib": "hnswlib"}
-#: ``auto`` stays exact up to this many points: where coc's exact scan and its hnswlib stage
-#: (build on one thread, queries on two) cross for k = 90 on 32-d blobs. Measured by
-#: ``bench/knn_study.py --crossover`` (results/knn/crossover.jsonl; 2-core AMD EPYC, one run
-#: each, load average 7-10 from other jobs): exact 2.6 s / hnswlib 7.2 s at 10,000 points,
-#: 17.2 s / 8.5 s at 20,000; 15,000 is between. The exact scan grows as n^2, the graph
-#: about as n log n, so a crossover off by a few thousand costs seconds either way.
-AUTO_EXACT_MAX_SAMPLES = 15_000
+#: ``auto`` stays exact up to this many points: where coc's exact scan and its faiss stage
+#: cross for k = 90 on 32-d blobs. Measured by ``bench/knn_study.py --crossover`` with
+#: ``--engines coc-faiss`` (results/knn/crossover.jsonl; 2-core Intel Xeon VM, one run each,
+#: load 1.3-1.5): exact 0.18 s / faiss 0.23 s at 5,000 points, 0.80 s / 0.49 s at 10,000,
+#: 2.75 s / 0.84 s at 20,000; 7,500 is between. Off by a few thousand, it costs a fraction
+#: of a second either way.
+AUTO_EXACT_MAX_SAMPLES = 7_500
 #: hnswlib's graph (M links per node, ef_construction candidates while building) and its
 #: search breadth ef = max(ceil(HNSW_EF_FACTOR * (k + 1)), HNSW_EF_MIN), 301 for k = 90. On
 #: 1e5 blobs (results/knn/hnswlib_tuning.jsonl) ef 180 found 0.988 of the 90 neighbors in 32-d
