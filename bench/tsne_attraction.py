@@ -3,7 +3,7 @@
     python bench/tsne_attraction.py --n 100000 --chunks 65536 262144 524288 2097152 \
         --out results/tsne/attraction.jsonl
 
-The pairs are those of coc's own affinities (hnswlib neighbors, perplexity 30) on 10 blobs of
+The pairs are those of coc's own affinities (its `auto` neighbors, perplexity 30) on 10 blobs of
 std 0.3 in 32-d; the embedding is noise of std 20, about the span of a late descent (the cost
 depends on the pairs, not on where the points lie). Each line: milliseconds a call (best of
 ``--repeats``) on one thread over all pairs in the plain form (``whole``: ``attractive``, the

@@ -225,8 +225,8 @@ class Backend:
         check_input : bool
         neighbors : str
             The kNN engine of the affinities (:attr:`tsne_neighbors`; ``coc`` kernels:
-            ``auto``, ``exact``, ``faiss``, ``hnswlib``, see :mod:`coc.kernels.neighbors`). An engine
-            that is not installed is an error naming the extra that installs it.
+            ``auto``, ``exact``, ``faiss``, ``hnswlib``, see :mod:`coc.kernels.neighbors`).
+            An engine that is not installed is an error naming the extra that installs it.
 
         Returns
         -------

@@ -220,6 +220,7 @@ def _faiss_ivf(X, k, *, seed, n_threads):
     climbs 1, 2, 3, 4, 6, 8, ... until the neighbors of :data:`IVF_SAMPLE` seeded rows reach
     :data:`IVF_RECALL` of their exact ones (faiss's flat index); only then are all rows
     searched. A row whose probed lists hold fewer than ``k + 1`` points is searched exactly.
+    Exact is the same index with every list probed, so the data are held once more, not twice.
     """
     import faiss
     import numpy as np
@@ -231,29 +232,33 @@ def _faiss_ivf(X, k, *, seed, n_threads):
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(n_threads)
     try:
-        flat = faiss.IndexFlatL2(dim)
-        flat.add(data)
         train = data[np.sort(rng.choice(n, min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))]
-        kmeans = faiss.Kmeans(dim, nlist, niter=20, seed=seed, max_points_per_centroid=IVF_TRAIN_PER_LIST)
+        # min_points_per_centroid=1: a few points get one list, without faiss's warning
+        kmeans = faiss.Kmeans(dim, nlist, niter=20, seed=seed, min_points_per_centroid=1,
+                              max_points_per_centroid=IVF_TRAIN_PER_LIST)
         kmeans.train(train)
         quantizer = faiss.IndexFlatL2(dim)
         quantizer.add(kmeans.centroids)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist)
         index.is_trained = True
         index.add(data)
-        sample = np.sort(rng.choice(n, min(n, IVF_SAMPLE), replace=False))
-        truth = _drop_self(flat.search(data[sample], k + 1)[1].astype(np.int64), k)
-        for nprobe in _probes(nlist):
+
+        def search(rows, nprobe):
             index.nprobe = nprobe
-            found = index.search(data[sample], k + 1)[1].astype(np.int64)
+            return index.search(data if rows is None else data[rows], k + 1)[1].astype(np.int64)
+
+        sample = np.sort(rng.choice(n, min(n, IVF_SAMPLE), replace=False))
+        truth = _drop_self(search(sample, nlist), k)
+        for nprobe in _probes(nlist):
+            found = search(sample, nprobe)
             if (found < 0).any():  # fewer than k + 1 points in the probed lists
                 continue
             if _recall(_drop_self(found, k), truth) >= IVF_RECALL:
                 break
-        labels = index.search(data, k + 1)[1].astype(np.int64)
+        labels = search(None, nprobe)
         short = np.flatnonzero((labels < 0).any(axis=1))
         if short.size:
-            labels[short] = flat.search(data[short], k + 1)[1]
+            labels[short] = search(short, nlist)
     finally:
         faiss.omp_set_num_threads(threads)
     return _drop_self(labels, k)

@@ -164,6 +164,19 @@ def test_faiss_probes_until_the_sample_recall_is_reached(monkeypatch):
 
 
 @needs_faiss
+def test_faiss_rows_short_of_neighbors_are_searched_exactly(monkeypatch):
+    """A sample of one row lets nprobe stop where many lists (about 45 points each here) are
+    short of k + 1 = 91 points: those rows fall back to every list, so none is left with -1."""
+    X = blobs(2000, 16)
+    monkeypatch.setattr(N, "IVF_SAMPLE", 1)
+    monkeypatch.setattr(N, "IVF_RECALL", 0.0)
+    _, idx, _ = N.knn(X, K, xp=np, method="faiss")
+    assert idx.min() >= 0 and not np.any(idx == np.arange(len(X))[:, None])
+    exact = exact_neighbors(X, K)[1]
+    assert recall(idx, exact) > 0.3  # the probed lists' nearest, not noise
+
+
+@needs_faiss
 def test_faiss_with_duplicates_never_lists_a_point_itself():
     X = np.repeat(blobs(400, 8), 5, axis=0)  # every point five times
     _, idx, _ = N.knn(X, 20, xp=np, method="faiss")
