@@ -42,7 +42,8 @@ K = 90
 THREADS = 2
 #: distributions each engine installs beyond coc's own dependencies
 DISTS = {"hnswlib": ["hnswlib"], "pynndescent": ["pynndescent", "numba", "llvmlite"],
-         "annoy": ["annoy"], "faiss": ["faiss-cpu"], "coc-hnswlib": ["hnswlib"], "coc-faiss": ["faiss-cpu"]}
+         "annoy": ["annoy"], "faiss": ["faiss-cpu"], "coc-hnswlib": ["hnswlib"],
+         "coc-faiss": ["faiss-cpu"]}
 
 
 def install_bytes(engine):

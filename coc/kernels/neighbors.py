@@ -38,8 +38,6 @@ ENGINES = ("auto", "exact", "faiss", "hnswlib")
 #: The approximate engines ``auto`` uses, the first installed, and the extra that installs them.
 APPROXIMATE = ("faiss", "hnswlib")
 EXTRA = "knn"
-#: The module each approximate engine imports.
-_MODULES = {"faiss": "faiss", "hnswlib": "hnswlib"}
 #: ``auto`` stays exact up to this many points: where coc's exact scan and its faiss stage
 #: cross for k = 90 on 32-d blobs. Measured by ``bench/knn_study.py --crossover`` with
 #: ``--engines coc-faiss`` (results/knn/crossover.jsonl; 2-core Intel Xeon VM, one run each,
@@ -76,7 +74,7 @@ def engine_status(name: str):
     if name not in ENGINES:
         return f"unknown neighbors engine {name!r}; choose one of {', '.join(ENGINES)}"
     try:
-        importlib.import_module(_MODULES[name])
+        importlib.import_module(name)  # each approximate engine is the module of its name
     except ImportError as e:
         return (f"neighbors={name!r} needs the {name} package ({e}): "
                 f"pip install 'coc[{EXTRA}]'")
